@@ -1,0 +1,381 @@
+"""Agreement types, agreements, purchases, adjustments and cancellation (SPEC §1-§2)."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from accounting import jobs
+from accounting.errors import Conflict, InsufficientBalance, InvalidInput
+from accounting.lots import lock_agreement, open_lots, take_fifo
+from accounting.money import HUNDRED, ZERO, paid_value, percent
+from accounting.records import get, next_number
+from accounting.validation import check_amount, optional_text, require_text
+from models import (
+    Addition,
+    Adjustment,
+    Agreement,
+    AgreementType,
+    Company,
+    Invoice,
+    InvoiceLine,
+    Lot,
+    WorkRole,
+    WorkType,
+)
+from models.enums import AgreementStatus, ApplicationUnits, InvoiceKind, LotSource, MovementKind
+
+
+def invoice_number(session: Session) -> str:
+    return f"INV-{next_number(session, 'invoice'):06d}"
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+# --- agreement types and agreements -------------------------------------------------
+
+
+def create_agreement_type(
+    session: Session,
+    *,
+    name: str,
+    application_units: ApplicationUnits,
+    prepaid: bool,
+    reverse_revenue_when_applied: bool,
+    allow_overruns: bool = False,
+    expire_after_months: int | None = None,
+    low_balance_threshold: Decimal | None = None,
+    low_balance_percent: Decimal | None = None,
+    excluded_work_type_ids: Sequence[int] = (),
+    excluded_work_role_ids: Sequence[int] = (),
+) -> AgreementType:
+    name = require_text(name, "name")
+    if expire_after_months is not None and not 0 < expire_after_months <= 1200:
+        raise InvalidInput("expireAfterMonths must be between 1 and 1200")
+    if low_balance_threshold is not None:
+        check_amount(low_balance_threshold, "lowBalanceThreshold", allow_zero=True)
+    if low_balance_percent is not None:
+        check_amount(low_balance_percent, "lowBalancePercent", allow_zero=True, maximum=HUNDRED)
+    if session.scalar(select(AgreementType.id).where(AgreementType.name == name)) is not None:
+        raise Conflict(f"an agreement type named {name} exists")
+    agreement_type = AgreementType(
+        name=name,
+        application_units=application_units,
+        prepaid=prepaid,
+        reverse_revenue_when_applied=reverse_revenue_when_applied,
+        allow_overruns=allow_overruns,
+        expire_after_months=expire_after_months,
+        low_balance_threshold=low_balance_threshold,
+        low_balance_percent=low_balance_percent,
+    )
+    agreement_type.excluded_work_types = [get(session, WorkType, i, kind="work type") for i in set(excluded_work_type_ids)]
+    agreement_type.excluded_work_roles = [get(session, WorkRole, i, kind="work role") for i in set(excluded_work_role_ids)]
+    session.add(agreement_type)
+    session.flush()
+    return agreement_type
+
+
+def load_agreement_type(session: Session, agreement_type_id: int) -> AgreementType:
+    stmt = (
+        select(AgreementType)
+        .where(AgreementType.id == agreement_type_id)
+        .options(selectinload(AgreementType.excluded_work_types), selectinload(AgreementType.excluded_work_roles))
+    )
+    agreement_type = session.scalars(stmt).first()
+    if agreement_type is None:
+        raise InvalidInput(f"agreement type {agreement_type_id} not found")
+    return agreement_type
+
+
+def create_agreement(
+    session: Session,
+    *,
+    company_id: int,
+    agreement_type_id: int,
+    name: str,
+    start_date: dt.date,
+    end_date: dt.date | None = None,
+    allow_overruns: bool | None = None,
+    low_balance_threshold: Decimal | None = None,
+) -> Agreement:
+    if session.get(Company, company_id) is None:
+        raise InvalidInput(f"company {company_id} not found")
+    load_agreement_type(session, agreement_type_id)
+    if end_date is not None and end_date < start_date:
+        raise InvalidInput(f"endDate {end_date} is before startDate {start_date}")
+    if low_balance_threshold is not None:
+        check_amount(low_balance_threshold, "lowBalanceThreshold", allow_zero=True)
+    agreement = Agreement(
+        company_id=company_id,
+        agreement_type_id=agreement_type_id,
+        name=require_text(name, "name"),
+        status=AgreementStatus.ACTIVE,
+        start_date=start_date,
+        end_date=end_date,
+        allow_overruns=allow_overruns,
+        low_balance_threshold=low_balance_threshold,
+        alert_epoch=0,
+    )
+    session.add(agreement)
+    session.flush()
+    return agreement
+
+
+def overruns_allowed(agreement: Agreement, agreement_type: AgreementType) -> bool:
+    return agreement.allow_overruns if agreement.allow_overruns is not None else agreement_type.allow_overruns
+
+
+# --- purchases and adjustments ------------------------------------------------------
+
+
+def purchase_block(
+    session: Session,
+    *,
+    agreement_id: int,
+    units: Decimal,
+    unit_price: Decimal,
+    product: str | None = None,
+    category: str | None = None,
+    subcategory: str | None = None,
+    effective_date: dt.date | None = None,
+    today: dt.date | None = None,
+) -> Addition:
+    """Buy a block: a lot at the price paid, billed at once on a PREPAID_PURCHASE invoice."""
+    check_amount(units, "units")
+    check_amount(unit_price, "unitPrice", allow_zero=True)
+    category = optional_text(category, "category")
+    subcategory = optional_text(subcategory, "subcategory")
+    if subcategory is not None and category is None:
+        raise InvalidInput("subcategory needs a category")
+    agreement = lock_agreement(session, agreement_id)
+    if agreement is None:
+        raise InvalidInput(f"agreement {agreement_id} not found")
+    if agreement.status is not AgreementStatus.ACTIVE:
+        raise InvalidInput(f"agreement {agreement_id} is {agreement.status.value}; blocks can only be bought on an ACTIVE one")
+    agreement_type = session.get_one(AgreementType, agreement.agreement_type_id)
+    effective = effective_date or today or dt.date.today()
+    amount = paid_value(units, unit_price)
+    check_amount(amount, "units x unitPrice", allow_zero=True)
+    expires_on = (
+        add_months(effective, agreement_type.expire_after_months) if agreement_type.expire_after_months else None
+    )
+    product_name = optional_text(product, "product", max_length=200) or f"{agreement_type.name} block"
+    invoice = Invoice(
+        number=invoice_number(session),
+        kind=InvoiceKind.PREPAID_PURCHASE,
+        company_id=agreement.company_id,
+        agreement_id=agreement.id,
+        date=effective,
+        total=amount,
+    )
+    session.add(invoice)
+    session.flush()
+    session.add(
+        InvoiceLine(
+            invoice_id=invoice.id, position=1, description=product_name, quantity=units, unit_price=unit_price,
+            amount=amount,
+        )
+    )
+    addition = Addition(
+        agreement_id=agreement.id,
+        product=product_name,
+        category=category,
+        subcategory=subcategory,
+        units=units,
+        unit_price=unit_price,
+        amount=amount,
+        effective_date=effective,
+        expires_on=expires_on,
+        invoice_id=invoice.id,
+    )
+    session.add(addition)
+    session.flush()
+    session.add(
+        Lot(
+            agreement_id=agreement.id,
+            source=LotSource.PURCHASE,
+            addition_id=addition.id,
+            units=units,
+            unit_price=unit_price,
+            units_remaining=units,
+            effective_date=effective,
+            expires_on=expires_on,
+        )
+    )
+    session.flush()
+    jobs.enqueue(session, jobs.EVALUATE_BALANCE, agreement_id=agreement.id)
+    return addition
+
+
+def adjust_agreement(
+    session: Session, *, agreement_id: int, units: Decimal, reason: str, today: dt.date | None = None
+) -> Adjustment:
+    """Positive: complimentary units in a lot at price 0. Negative: units written off
+    FIFO, their paid value moved to breakage when the adjustment is posted."""
+    check_amount(units, "units", allow_negative=True)
+    reason = require_text(reason, "reason", max_length=2000)
+    day = today or dt.date.today()
+    agreement = lock_agreement(session, agreement_id)
+    if agreement is None:
+        raise InvalidInput(f"agreement {agreement_id} not found")
+    adjustment = Adjustment(agreement_id=agreement.id, units=units, reason=reason, date=day, value=ZERO)
+    session.add(adjustment)
+    session.flush()
+    if units > 0:
+        agreement_type = session.get_one(AgreementType, agreement.agreement_type_id)
+        expires_on = add_months(day, agreement_type.expire_after_months) if agreement_type.expire_after_months else None
+        session.add(
+            Lot(
+                agreement_id=agreement.id,
+                source=LotSource.ADJUSTMENT,
+                adjustment_id=adjustment.id,
+                units=units,
+                unit_price=ZERO,
+                units_remaining=units,
+                effective_date=day,
+                expires_on=expires_on,
+            )
+        )
+    else:
+        lots = open_lots(session, agreement.id)
+        available = sum((lot.units_remaining for lot in lots), ZERO)
+        if available < -units:
+            raise InsufficientBalance(f"cannot write off {-units} units: {available} remain")
+        draws = take_fifo(session, lots, -units, kind=MovementKind.WRITE_OFF, date=day, adjustment_id=adjustment.id)
+        adjustment.value = sum((d.value for d in draws), ZERO)
+    session.flush()
+    jobs.enqueue(session, jobs.EVALUATE_BALANCE, agreement_id=agreement.id)
+    return adjustment
+
+
+def cancel_agreement(
+    session: Session, *, agreement_id: int, refund_unused: bool = False, today: dt.date | None = None
+) -> Agreement:
+    """Cancel; with refund_unused the paid value left is refunded on a CREDIT_MEMO."""
+    day = today or dt.date.today()
+    agreement = lock_agreement(session, agreement_id)
+    if agreement is None:
+        raise InvalidInput(f"agreement {agreement_id} not found")
+    if agreement.status is AgreementStatus.CANCELLED:
+        raise Conflict(f"agreement {agreement_id} is already cancelled")
+    agreement.status = AgreementStatus.CANCELLED
+    agreement.cancelled_on = day
+    if refund_unused:
+        lots = [lot for lot in open_lots(session, agreement.id) if lot.unit_price > 0]
+        if lots:
+            invoice = Invoice(
+                number=invoice_number(session),
+                kind=InvoiceKind.CREDIT_MEMO,
+                company_id=agreement.company_id,
+                agreement_id=agreement.id,
+                date=day,
+                total=ZERO,
+            )
+            session.add(invoice)
+            session.flush()
+            total = ZERO
+            for position, lot in enumerate(lots, start=1):
+                units = lot.units_remaining
+                draw = take_fifo(session, [lot], units, kind=MovementKind.REFUND, date=day, invoice_id=invoice.id)[0]
+                total += draw.value
+                session.add(
+                    InvoiceLine(
+                        invoice_id=invoice.id,
+                        position=position,
+                        description=f"Refund of {units} unused units at {lot.unit_price}",
+                        quantity=units,
+                        unit_price=lot.unit_price,
+                        amount=-draw.value,
+                    )
+                )
+            invoice.total = -total
+    session.flush()
+    return agreement
+
+
+# --- balances -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Balance:
+    units_purchased: Decimal
+    units_applied: Decimal
+    units_expired: Decimal
+    units_remaining: Decimal
+    deferred_revenue: Decimal
+    percent_remaining: Decimal | None
+    is_low: bool
+
+
+def low_balance_threshold(agreement: Agreement, agreement_type: AgreementType) -> Decimal | None:
+    if agreement.low_balance_threshold is not None:
+        return agreement.low_balance_threshold
+    return agreement_type.low_balance_threshold
+
+
+def is_low(
+    agreement: Agreement, agreement_type: AgreementType, *, remaining: Decimal, purchased: Decimal
+) -> bool:
+    """At or below the threshold (units) or the type's percent of what was purchased."""
+    if purchased <= 0:
+        return False
+    threshold = low_balance_threshold(agreement, agreement_type)
+    if threshold is not None and remaining <= threshold:
+        return True
+    pct = agreement_type.low_balance_percent
+    return pct is not None and remaining * HUNDRED <= purchased * pct
+
+
+def _balance_from_lots(agreement: Agreement, agreement_type: AgreementType, lots: Iterable[Lot]) -> Balance:
+    bought = applied = expired = removed = remaining = deferred = ZERO
+    for lot in lots:
+        bought += lot.units
+        applied += lot.units_applied
+        expired += lot.units_expired
+        removed += lot.units_written_off + lot.units_refunded
+        remaining += lot.units_remaining
+        deferred += paid_value(lot.units_remaining, lot.unit_price)
+    # Written-off and refunded units leave "purchased", so remaining = purchased - applied - expired.
+    purchased = bought - removed
+    return Balance(
+        units_purchased=purchased,
+        units_applied=applied,
+        units_expired=expired,
+        units_remaining=remaining,
+        deferred_revenue=deferred,
+        percent_remaining=percent(remaining, purchased),
+        is_low=is_low(agreement, agreement_type, remaining=remaining, purchased=purchased),
+    )
+
+
+def balances(session: Session, agreements: Sequence[Agreement]) -> dict[int, Balance]:
+    """Balances of many agreements in two queries, whatever their number."""
+    if not agreements:
+        return {}
+    ids = [a.id for a in agreements]
+    types = {
+        t.id: t
+        for t in session.scalars(
+            select(AgreementType).where(AgreementType.id.in_({a.agreement_type_id for a in agreements}))
+        )
+    }
+    lots_by_agreement: dict[int, list[Lot]] = {i: [] for i in ids}
+    for lot in session.scalars(select(Lot).where(Lot.agreement_id.in_(ids)).order_by(Lot.id)):
+        lots_by_agreement[lot.agreement_id].append(lot)
+    return {
+        a.id: _balance_from_lots(a, types[a.agreement_type_id], lots_by_agreement[a.id]) for a in agreements
+    }
+
+
+def balance(session: Session, agreement: Agreement) -> Balance:
+    return balances(session, [agreement])[agreement.id]

@@ -1,0 +1,147 @@
+"""The billing run: $0.00 usage invoices and STANDARD invoices (SPEC §3)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from decimal import Decimal
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from accounting.agreements import invoice_number
+from accounting.errors import Conflict
+from accounting.money import ZERO, round_money
+from accounting.records import lock_counter
+from models import Invoice, InvoiceLine, TimeEntry, WorkRole, WorkType
+from models.enums import BillableOption, InvoiceKind
+
+COVERED_LINE = "Covered by agreement"
+
+
+def _describe(entry: TimeEntry, roles: dict[int, WorkRole], types: dict[int, WorkType]) -> str:
+    text = f"{entry.date.isoformat()} {roles[entry.work_role_id].name}, {types[entry.work_type_id].name}"
+    if entry.billable_option is BillableOption.NO_CHARGE:
+        text += " (no charge)"
+    return f"{text}: {entry.notes}" if entry.notes else text
+
+
+def _rate(entry: TimeEntry, roles: dict[int, WorkRole], types: dict[int, WorkType]) -> Decimal:
+    return round_money(roles[entry.work_role_id].hourly_rate * types[entry.work_type_id].rate_multiplier)
+
+
+def run_billing(session: Session, *, through_date: dt.date) -> list[Invoice]:
+    """Invoice all unbilled, unreversed time dated on or before through_date.
+
+    One AGREEMENT_USAGE invoice per agreement (a line per entry at the list value
+    covered, and a "Covered by agreement" line bringing it to 0.00), and one STANDARD
+    invoice per company for what the agreements did not cover. Runs are serialised,
+    so each entry is invoiced exactly once however often the job runs.
+    """
+    lock_counter(session, "billing")
+    entries = session.scalars(
+        select(TimeEntry)
+        .where(
+            TimeEntry.billed.is_(False),
+            TimeEntry.reversed.is_(False),
+            TimeEntry.date <= through_date,
+        )
+        .order_by(TimeEntry.date, TimeEntry.id)
+        .execution_options(populate_existing=True)
+    ).all()
+    if not entries:
+        return []
+    roles = {r.id: r for r in session.scalars(select(WorkRole))}
+    types = {t.id: t for t in session.scalars(select(WorkType))}
+
+    usage: dict[int, list[TimeEntry]] = defaultdict(list)
+    standard: dict[int, list[TimeEntry]] = defaultdict(list)
+    for entry in entries:
+        if entry.billable_option is BillableOption.DO_NOT_BILL:
+            continue
+        if entry.agreement_id is not None and (
+            entry.units_applied > 0 or entry.billable_option is BillableOption.NO_CHARGE
+        ):
+            usage[entry.agreement_id].append(entry)
+        if entry.amount_billable > 0:
+            standard[entry.company_id].append(entry)
+
+    invoices: list[Invoice] = []
+    for agreement_id in sorted(usage):
+        group = usage[agreement_id]
+        invoice = _new_invoice(session, InvoiceKind.AGREEMENT_USAGE, group[0].company_id, agreement_id, through_date)
+        covered = ZERO
+        for position, entry in enumerate(group, start=1):
+            hours = entry.hours - entry.hours_billable
+            amount = ZERO if entry.billable_option is BillableOption.NO_CHARGE else entry.covered_value
+            covered += amount
+            _line(session, invoice, position, _describe(entry, roles, types), hours, _rate(entry, roles, types),
+                  amount, entry.id)
+            entry.usage_invoice_id = invoice.id
+        _line(session, invoice, len(group) + 1, COVERED_LINE, Decimal("1.00"), -covered, -covered, None)
+        invoice.total = ZERO
+        invoices.append(invoice)
+
+    for company_id in sorted(standard):
+        group = standard[company_id]
+        invoice = _new_invoice(session, InvoiceKind.STANDARD, company_id, None, through_date)
+        total = ZERO
+        for position, entry in enumerate(group, start=1):
+            total += entry.amount_billable
+            _line(session, invoice, position, _describe(entry, roles, types), entry.hours_billable,
+                  _rate(entry, roles, types), entry.amount_billable, entry.id)
+            entry.standard_invoice_id = invoice.id
+        invoice.total = total
+        invoices.append(invoice)
+
+    ids = [e.id for e in entries]
+    session.flush()
+    for chunk_start in range(0, len(ids), 1000):
+        chunk = ids[chunk_start : chunk_start + 1000]
+        marked = session.execute(
+            update(TimeEntry)
+            .where(TimeEntry.id.in_(chunk), TimeEntry.billed.is_(False))
+            .values(billed=True)
+            .execution_options(synchronize_session=False)
+        )
+        if marked.rowcount != len(chunk):
+            raise Conflict("time entries were billed by another run at the same time")
+    for entry in entries:
+        entry.billed = True
+    session.flush()
+    return invoices
+
+
+def _new_invoice(
+    session: Session, kind: InvoiceKind, company_id: int, agreement_id: int | None, date: dt.date
+) -> Invoice:
+    invoice = Invoice(
+        number=invoice_number(session), kind=kind, company_id=company_id, agreement_id=agreement_id, date=date,
+        total=ZERO,
+    )
+    session.add(invoice)
+    session.flush()
+    return invoice
+
+
+def _line(
+    session: Session,
+    invoice: Invoice,
+    position: int,
+    description: str,
+    quantity: Decimal,
+    unit_price: Decimal,
+    amount: Decimal,
+    time_entry_id: int | None,
+) -> None:
+    session.add(
+        InvoiceLine(
+            invoice_id=invoice.id,
+            position=position,
+            description=description,
+            quantity=quantity,
+            unit_price=unit_price,
+            amount=amount,
+            time_entry_id=time_entry_id,
+        )
+    )

@@ -1,0 +1,67 @@
+"""Expiry of prepaid units and of agreements past their end date (SPEC §2)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from accounting import jobs
+from accounting.lots import lock_agreement, take_from_lot
+from models import Agreement, Lot, LotMovement
+from models.enums import AgreementStatus, MovementKind
+
+
+def expire_blocks(session: Session, *, as_of: dt.date) -> list[LotMovement]:
+    """Expire the remaining units of every lot whose expiresOn is on or before as_of.
+
+    Each expiry is dated the lot's expiresOn and moves its paid value to breakage
+    when posted. Agreements whose endDate has passed become EXPIRED. Running it
+    again finds nothing left to expire.
+    """
+    agreement_ids = sorted(
+        set(
+            session.scalars(
+                select(Lot.agreement_id).where(
+                    Lot.expires_on.is_not(None), Lot.expires_on <= as_of, Lot.units_remaining > 0
+                )
+            )
+        )
+    )
+    expired: list[LotMovement] = []
+    for agreement_id in agreement_ids:
+        lock_agreement(session, agreement_id)
+        lots = session.scalars(
+            select(Lot)
+            .where(
+                Lot.agreement_id == agreement_id,
+                Lot.expires_on.is_not(None),
+                Lot.expires_on <= as_of,
+                Lot.units_remaining > 0,
+            )
+            .order_by(Lot.effective_date, Lot.id)
+            .execution_options(populate_existing=True)
+        ).all()
+        for lot in lots:
+            assert lot.expires_on is not None
+            take_from_lot(session, lot, lot.units_remaining, kind=MovementKind.EXPIRY, date=lot.expires_on)
+        session.flush()
+        jobs.enqueue(session, jobs.EVALUATE_BALANCE, agreement_id=agreement_id)
+    for agreement in session.scalars(
+        select(Agreement).where(
+            Agreement.status == AgreementStatus.ACTIVE, Agreement.end_date.is_not(None), Agreement.end_date < as_of
+        )
+    ):
+        agreement.status = AgreementStatus.EXPIRED
+    session.flush()
+    if agreement_ids:
+        expired = list(
+            session.scalars(
+                select(LotMovement)
+                .join(Lot, Lot.id == LotMovement.lot_id)
+                .where(LotMovement.kind == MovementKind.EXPIRY, Lot.agreement_id.in_(agreement_ids),
+                       LotMovement.batch_id.is_(None))
+            )
+        )
+    return expired

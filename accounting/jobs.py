@@ -1,0 +1,32 @@
+"""Follow-up work written to the outbox in the caller's transaction (SPEC §7).
+
+Deciding that a job is due is a business rule and lives here; delivering it to
+the broker is the relay's business (workers/).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from models import OutboxJob
+
+RUN_BILLING = "billing.run"
+POST_BATCH = "batches.post"
+EXPIRE_BLOCKS = "blocks.expire"
+EVALUATE_BALANCE = "notifications.evaluate"
+DELIVER_NOTIFICATION = "notifications.deliver"
+
+ACTORS = (RUN_BILLING, POST_BATCH, EXPIRE_BLOCKS, EVALUATE_BALANCE, DELIVER_NOTIFICATION)
+
+
+def enqueue(session: Session, actor: str, **kwargs: Any) -> OutboxJob:
+    if actor not in ACTORS:
+        raise ValueError(f"unknown actor {actor}")
+    job = OutboxJob(actor=actor, args=json.dumps(kwargs, sort_keys=True, default=str))
+    session.add(job)
+    session.flush()
+    session.info["jobs_enqueued"] = True
+    return job

@@ -1,0 +1,110 @@
+"""What the books say: account balances, trial balance, deferred revenue reconciliation (SPEC §4)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from typing import Any
+
+from sqlalchemy import BigInteger, func, select, type_coerce
+from sqlalchemy.orm import Session
+
+from accounting.money import CENT, ZERO, paid_value
+from accounting.posting import load_context, pending_drafts, unbilled_draws
+from models import Agreement, AgreementType, GLAccount, JournalLine, Lot
+
+
+@dataclass(frozen=True)
+class AccountTotals:
+    account: GLAccount
+    debit: Decimal
+    credit: Decimal
+
+    @property
+    def balance(self) -> Decimal:
+        """Posted debits minus posted credits."""
+        return self.debit - self.credit
+
+
+def _sum_hundredths(column: Any) -> Any:
+    # Sum the stored integer hundredths in the database; converted exactly below.
+    return func.coalesce(func.sum(type_coerce(column, BigInteger)), 0)
+
+
+def _from_hundredths(value: Any) -> Decimal:
+    return (Decimal(int(value)) / 100).quantize(CENT)
+
+
+def account_totals(session: Session, account_ids: Sequence[int] | None = None) -> dict[int, tuple[Decimal, Decimal]]:
+    """Posted debit and credit per account, summed by the database in hundredths."""
+    stmt = select(
+        JournalLine.account_id, _sum_hundredths(JournalLine.debit), _sum_hundredths(JournalLine.credit)
+    ).group_by(JournalLine.account_id)
+    if account_ids is not None:
+        stmt = stmt.where(JournalLine.account_id.in_(account_ids))
+    return {
+        account_id: (_from_hundredths(debit), _from_hundredths(credit))
+        for account_id, debit, credit in session.execute(stmt)
+    }
+
+
+def account_balances(session: Session, account_ids: Sequence[int]) -> dict[int, Decimal]:
+    totals = account_totals(session, account_ids)
+    return {i: totals[i][0] - totals[i][1] if i in totals else ZERO for i in account_ids}
+
+
+def trial_balance(session: Session) -> list[AccountTotals]:
+    """Each account's net posted balance on its side; debits total credits."""
+    totals = account_totals(session)
+    rows = []
+    for account in session.scalars(select(GLAccount).order_by(GLAccount.code)):
+        debit, credit = totals.get(account.id, (ZERO, ZERO))
+        net = debit - credit
+        rows.append(AccountTotals(account, max(net, ZERO), max(-net, ZERO)))
+    return rows
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    ledger_balance: Decimal
+    agreements_total: Decimal
+    unposted_activity: Decimal
+
+    @property
+    def difference(self) -> Decimal:
+        return self.ledger_balance + self.unposted_activity - self.agreements_total
+
+
+def deferred_revenue_reconciliation(session: Session) -> Reconciliation:
+    """Ledger vs. lots: posted deferred balance + unposted activity - lots' deferred value.
+
+    Only agreements whose type reverses revenue when applied carry a liability; the
+    others recognised revenue at purchase.
+    """
+    reversing_lots = list(
+        session.scalars(
+            select(Lot)
+            .join(Agreement, Agreement.id == Lot.agreement_id)
+            .join(AgreementType, AgreementType.id == Agreement.agreement_type_id)
+            .where(AgreementType.reverse_revenue_when_applied.is_(True))
+        )
+    )
+    agreements_total = sum((paid_value(lot.units_remaining, lot.unit_price) for lot in reversing_lots), ZERO)
+    deferred_accounts = sorted({lot.deferred_account_id for lot in reversing_lots if lot.deferred_account_id})
+    balances = account_balances(session, deferred_accounts)
+    ledger = -sum(balances.values(), ZERO)
+
+    drafts, context = pending_drafts(session)
+    draws = unbilled_draws(session)
+    context = load_context(session, lot_ids=set(context.lots) | {m.lot_id for m in draws})
+    unposted = ZERO
+    for draft in drafts:
+        for leg in draft.legs:
+            if leg.ref[0] == "LOT" and context.lot_type(int(leg.ref[1])).reverse_revenue_when_applied:
+                unposted += leg.credit - leg.debit
+    for movement in draws:
+        if context.lot_type(movement.lot_id).reverse_revenue_when_applied:
+            unposted -= movement.value
+    return Reconciliation(ledger_balance=ledger, agreements_total=agreements_total, unposted_activity=unposted)

@@ -1,0 +1,55 @@
+"""Loading rows by id with the contract's NOT_FOUND, and gap-free counters."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from accounting.errors import NotFound
+from models import Counter, Model
+
+M = TypeVar("M", bound=Model)
+
+
+def get(session: Session, model: type[M], ident: int, *, kind: str | None = None) -> M:
+    row = session.get(model, ident)
+    if row is None:
+        raise NotFound(kind or model.__name__, ident)
+    return row
+
+
+def next_number(session: Session, name: str) -> int:
+    """Take the next value of a counter under its row lock: gap-free and increasing.
+
+    The lock is held until the transaction ends, so a rolled-back transaction
+    gives its number back.
+    """
+    stmt = update(Counter).where(Counter.name == name).values(value=Counter.value + 1).returning(Counter.value)
+    value = session.execute(stmt).scalar_one_or_none()
+    if value is not None:
+        return int(value)
+    try:
+        with session.begin_nested():
+            session.add(Counter(name=name, value=0))
+    except IntegrityError:
+        pass  # another transaction created it first; the update below waits for it
+    return int(session.execute(stmt).scalar_one())
+
+
+def lock_counter(session: Session, name: str) -> None:
+    """Serialise a whole kind of work (billing runs, batch postings) on one row."""
+    stmt = update(Counter).where(Counter.name == name).values(value=Counter.value).returning(Counter.id)
+    if session.execute(stmt).scalar_one_or_none() is None:
+        try:
+            with session.begin_nested():
+                session.add(Counter(name=name, value=0))
+        except IntegrityError:
+            pass
+        session.execute(stmt).scalar_one()
+
+
+def exists(session: Session, model: type[Model], ident: int) -> bool:
+    return session.execute(select(model.id).where(model.id == ident)).first() is not None

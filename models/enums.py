@@ -1,0 +1,101 @@
+"""Enumerations shared by tables, rules and the API (names are the contract's)."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Role(enum.StrEnum):
+    ADMIN = "ADMIN"
+    ACCOUNTANT = "ACCOUNTANT"
+    TECHNICIAN = "TECHNICIAN"
+    CUSTOMER = "CUSTOMER"
+
+
+class ApplicationUnits(enum.StrEnum):
+    HOURS = "HOURS"
+    AMOUNT = "AMOUNT"
+
+
+class AgreementStatus(enum.StrEnum):
+    ACTIVE = "ACTIVE"
+    CANCELLED = "CANCELLED"
+    EXPIRED = "EXPIRED"
+
+
+class AccountType(enum.StrEnum):
+    ASSET = "ASSET"
+    LIABILITY = "LIABILITY"
+    EQUITY = "EQUITY"
+    REVENUE = "REVENUE"
+    EXPENSE = "EXPENSE"
+
+
+class BillableOption(enum.StrEnum):
+    BILLABLE = "BILLABLE"
+    NO_CHARGE = "NO_CHARGE"
+    DO_NOT_BILL = "DO_NOT_BILL"
+
+
+class Coverage(enum.StrEnum):
+    """Why a time entry is, or is not, drawn from an agreement (SPEC §2)."""
+
+    COVERED = "COVERED"
+    OVERRUN = "OVERRUN"
+    EXCLUDED_WORK_TYPE = "EXCLUDED_WORK_TYPE"
+    EXCLUDED_WORK_ROLE = "EXCLUDED_WORK_ROLE"
+    OUTSIDE_AGREEMENT_DATES = "OUTSIDE_AGREEMENT_DATES"
+    AGREEMENT_NOT_ACTIVE = "AGREEMENT_NOT_ACTIVE"
+    NO_BALANCE = "NO_BALANCE"
+    NO_CHARGE = "NO_CHARGE"
+    DO_NOT_BILL = "DO_NOT_BILL"
+    NO_AGREEMENT = "NO_AGREEMENT"
+
+
+class InvoiceKind(enum.StrEnum):
+    PREPAID_PURCHASE = "PREPAID_PURCHASE"
+    AGREEMENT_USAGE = "AGREEMENT_USAGE"
+    STANDARD = "STANDARD"
+    CREDIT_MEMO = "CREDIT_MEMO"
+
+
+class MappingKind(enum.StrEnum):
+    ACCOUNTS_RECEIVABLE = "ACCOUNTS_RECEIVABLE"
+    AGREEMENT_TYPE = "AGREEMENT_TYPE"
+    PRODUCT_CATEGORY = "PRODUCT_CATEGORY"
+    SERVICE_REVENUE = "SERVICE_REVENUE"
+    BREAKAGE = "BREAKAGE"
+
+
+class BatchStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    POSTED = "POSTED"
+    FAILED = "FAILED"
+
+
+class NotificationKind(enum.StrEnum):
+    LOW_BALANCE = "LOW_BALANCE"
+    DEPLETED = "DEPLETED"
+    OVERRUN = "OVERRUN"
+
+
+class LotSource(enum.StrEnum):
+    PURCHASE = "PURCHASE"
+    ADJUSTMENT = "ADJUSTMENT"
+
+
+class MovementKind(enum.StrEnum):
+    """How units leave (or return to) a lot."""
+
+    USAGE = "USAGE"
+    REVERSAL = "REVERSAL"
+    EXPIRY = "EXPIRY"
+    WRITE_OFF = "WRITE_OFF"
+    REFUND = "REFUND"
+
+
+class JobStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    SENT = "SENT"
+    DONE = "DONE"
+    FAILED = "FAILED"

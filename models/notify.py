@@ -1,0 +1,46 @@
+"""Low-balance notifications, webhooks and per-channel deliveries (SPEC §5)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Model, Money, UTCDateTime
+from models.enums import NotificationKind
+
+
+class Notification(Model):
+    __tablename__ = "notification"
+
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreement.id", ondelete="RESTRICT"), index=True)
+    kind: Mapped[NotificationKind] = mapped_column(Enum(NotificationKind, native_enum=False, length=32))
+    units_remaining: Mapped[Decimal] = mapped_column(Money())
+    # e.g. LOW_BALANCE:<agreement>:<epoch> or OVERRUN:<time entry>: raised at most once.
+    dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)
+    time_entry_id: Mapped[int | None] = mapped_column(ForeignKey("time_entry.id", ondelete="RESTRICT"))
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class Webhook(Model):
+    __tablename__ = "webhook"
+
+    url: Mapped[str] = mapped_column(String(2000))
+    # Needed in clear to sign each delivery (HMAC); never returned by the API.
+    secret: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class NotificationDelivery(Model):
+    """One channel of one notification: a webhook or the company's billing e-mail."""
+
+    __tablename__ = "notification_delivery"
+    __table_args__ = (UniqueConstraint("notification_id", "channel", name="uq_notification_delivery_channel"),)
+
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notification.id", ondelete="RESTRICT"))
+    channel: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,46 @@
+"""Typed settings from the environment; passed into the app and worker factories."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    database_url: str = Field(default="sqlite:///blocktime.db", alias="DATABASE_URL")
+    # Unset: an in-process broker and worker (the embedded default).
+    redis_url: str | None = Field(default=None, alias="REDIS_URL")
+    currency: str = Field(default="USD", alias="BLOCKTIME_CURRENCY")
+    log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+    environment: Literal["development", "production", "test"] = Field(
+        default="development", alias="BLOCKTIME_ENV"
+    )
+
+    smtp_host: str | None = Field(default=None, alias="SMTP_HOST")
+    smtp_port: int = Field(default=25, alias="SMTP_PORT")
+    smtp_user: str | None = Field(default=None, alias="SMTP_USER")
+    smtp_password: str | None = Field(default=None, alias="SMTP_PASSWORD")
+    smtp_from: str = Field(default="blocktime@localhost", alias="SMTP_FROM")
+    smtp_starttls: bool = Field(default=False, alias="SMTP_STARTTLS")
+
+    # Scheduler: the daily billing run and expiry at this UTC hour:minute.
+    billing_schedule: str = Field(default="02:00", alias="BILLING_SCHEDULE")
+    outbox_sweep_seconds: float = Field(default=30.0, alias="OUTBOX_SWEEP_SECONDS")
+    webhook_timeout_seconds: float = Field(default=10.0, alias="WEBHOOK_TIMEOUT_SECONDS")
+
+    db_pool_size: int = Field(default=10, alias="DB_POOL_SIZE")
+    max_body_bytes: int = Field(default=1_000_000, alias="MAX_BODY_BYTES")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
