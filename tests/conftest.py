@@ -8,11 +8,13 @@ a server it cannot reach are skipped with the reason, or fail under CI=true.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.orm import Session
 
 from models import Base
@@ -59,6 +61,25 @@ def redis_url() -> str:
     except Exception as exc:  # noqa: BLE001
         server_unreachable(f"Redis at {url} is unreachable: {type(exc).__name__}")
     return url
+
+
+@contextmanager
+def throwaway_postgres_database(server_url: str, prefix: str = "blocktime_tmp") -> Iterator[str]:
+    """CREATE DATABASE <prefix>_<random>, yield its URL, DROP it afterwards."""
+    from sqlalchemy.pool import NullPool
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        try:
+            yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
 
 
 def migrate(engine: Engine) -> None:

@@ -1,0 +1,137 @@
+"""Hypothesis: random histories never put the books or the balances out of line."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from accounting import agreements, batches, billing, drawdown, expiry, ledger
+from accounting.errors import InsufficientBalance
+from models import JournalLine, Lot, TimeEntry
+from models.db import session_factory
+from models.enums import ApplicationUnits, BillableOption
+from tests import factories
+from tests.conftest import reset_database
+
+D = Decimal
+START = dt.date(2026, 1, 1)
+
+hundredths = st.integers(min_value=1, max_value=2000).map(lambda n: D(n) / 100)
+prices = st.integers(min_value=0, max_value=30000).map(lambda n: D(n) / 100)
+days = st.integers(min_value=0, max_value=120)
+
+operations = st.one_of(
+    st.tuples(st.just("purchase"), st.integers(0, 1), hundredths, prices, days),
+    st.tuples(st.just("adjust"), st.integers(0, 1), st.integers(-800, 800).filter(bool).map(lambda n: D(n) / 100)),
+    st.tuples(st.just("time"), st.integers(0, 1), hundredths, st.sampled_from(["remote", "after_hours"]),
+              st.sampled_from(list(BillableOption)), days),
+    st.tuples(st.just("reverse"), st.integers(0, 50)),
+    st.tuples(st.just("expire"), days),
+    st.tuples(st.just("bill"), days),
+    st.tuples(st.just("batch"), days),
+)
+
+
+def check_invariants(session: Session, deals: list) -> None:  # type: ignore[type-arg]
+    for entry_id, debit, credit in session.execute(
+        select(JournalLine.entry_id, func.sum(JournalLine.debit), func.sum(JournalLine.credit)).group_by(
+            JournalLine.entry_id)
+    ):
+        assert debit == credit, f"journal entry {entry_id} does not balance"
+    trial = ledger.trial_balance(session)
+    assert sum(r.debit for r in trial) == sum(r.credit for r in trial)
+    assert session.scalar(select(func.count(Lot.id)).where(Lot.units_remaining < 0)) == 0
+    for deal in deals:
+        b = agreements.balance(session, deal)
+        lots_remaining = session.scalar(
+            select(func.coalesce(func.sum(Lot.units_remaining), 0)).where(Lot.agreement_id == deal.id))
+        assert b.units_remaining == D(lots_remaining or 0)
+        assert b.units_remaining == b.units_purchased - b.units_applied - b.units_expired
+        assert b.units_remaining >= 0
+    assert ledger.deferred_revenue_reconciliation(session).difference == 0
+
+
+def replay(engine: Engine, ops: list) -> None:  # type: ignore[type-arg]
+    reset_database(engine)
+    session = session_factory(engine)()
+    try:
+        _replay(session, ops)
+    finally:
+        session.rollback()
+        session.close()
+
+
+def _replay(session: Session, ops: list) -> None:  # type: ignore[type-arg]
+    factories.chart_of_accounts(session)
+    rates = factories.rates(session)
+    hours_type = factories.block_time_type(session, rates=rates, allow_overruns=True, expire_after_months=2)
+    amount_type = factories.block_time_type(session, rates=rates, name="Credit", units=ApplicationUnits.AMOUNT,
+                                            expire_after_months=3, threshold=D("100"))
+    deals = [
+        factories.agreement(session, agreement_type=hours_type, identifier="ACME", start=START),
+        factories.agreement(session, agreement_type=amount_type, identifier="GLOBEX", start=START),
+    ]
+    deals[1].allow_overruns = False
+    session.flush()
+    for op in ops:
+        kind = op[0]
+        if kind == "purchase":
+            _, which, units, price, day = op
+            # AMOUNT credit sells at 0.50-1.00 per unit of value; HOURS blocks at any price.
+            unit_price = D(int(price * 100) % 51 + 50) / 100 if which else price
+            agreements.purchase_block(session, agreement_id=deals[which].id, units=units * (100 if which else 1),
+                                      unit_price=unit_price, effective_date=START + dt.timedelta(days=day))
+        elif kind == "adjust":
+            _, which, units = op
+            try:
+                with session.begin_nested():
+                    agreements.adjust_agreement(session, agreement_id=deals[which].id, units=units,
+                                                reason="property test", today=START + dt.timedelta(days=30))
+            except InsufficientBalance:
+                pass
+        elif kind == "time":
+            _, which, hours, work, option, day = op
+            try:
+                with session.begin_nested():
+                    drawdown.log_time(
+                        session, company_id=deals[which].company_id, agreement_id=deals[which].id,
+                        work_type_id=getattr(rates, work).id, work_role_id=rates.engineer.id,
+                        date=START + dt.timedelta(days=day), hours=hours, billable_option=option)
+            except InsufficientBalance:
+                assert which == 1
+        elif kind == "reverse":
+            entries = session.scalars(select(TimeEntry).where(TimeEntry.reversed.is_(False))
+                                      .order_by(TimeEntry.id)).all()
+            if entries:
+                drawdown.reverse_time_entry(session, time_entry_id=entries[op[1] % len(entries)].id,
+                                            today=START + dt.timedelta(days=60))
+        elif kind == "expire":
+            expiry.expire_blocks(session, as_of=START + dt.timedelta(days=op[1] * 2))
+        elif kind == "bill":
+            billing.run_billing(session, through_date=START + dt.timedelta(days=op[1]))
+        elif kind == "batch":
+            batch = batches.create_batch(session, through_date=START + dt.timedelta(days=op[1] * 2))
+            batches.post_batch(session, batch_id=batch.id)
+        check_invariants(session, deals)
+
+    # Bill and post everything: the books and the lots agree with nothing left over.
+    billing.run_billing(session, through_date=START + dt.timedelta(days=400))
+    batch = batches.create_batch(session, through_date=START + dt.timedelta(days=400))
+    assert batches.post_batch(session, batch_id=batch.id).error is None
+    check_invariants(session, deals)
+    rec = ledger.deferred_revenue_reconciliation(session)
+    assert (rec.difference, rec.unposted_activity) == (0, 0)
+    assert rec.ledger_balance == rec.agreements_total
+
+
+class TestInvariants:
+    @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                      HealthCheck.too_slow])
+    @given(ops=st.lists(operations, min_size=1, max_size=25))
+    def test_random_histories_keep_the_books_balanced(self, engine: Engine, ops: list) -> None:  # type: ignore[type-arg]
+        replay(engine, ops)
