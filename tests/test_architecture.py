@@ -1,0 +1,80 @@
+"""The house rules a test can check (STYLE.md, CONVENTIONS.md)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("models", "accounting", "api", "workers")
+# Which top-level packages each layer may import.
+ALLOWED = {
+    "models": {"models"},
+    "accounting": {"models", "accounting"},
+    "api": {"models", "accounting", "api"},
+    "workers": {"models", "accounting", "workers"},
+}
+# Framework libraries that must stay out of the rules and the tables.
+FRAMEWORKS = {"strawberry", "starlette", "dramatiq", "redis", "uvicorn", "httpx", "typer", "apscheduler"}
+# The CLI composes the API with the workers' runtime: the one place both meet.
+COMPOSITION_ROOTS = {ROOT / "api" / "cli.py"}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def _sources(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_imports_point_one_way(package: str) -> None:
+    wrong = []
+    for path in _sources(package):
+        if path in COMPOSITION_ROOTS:
+            continue
+        for name in _imports(path) & set(PACKAGES):
+            if name not in ALLOWED[package]:
+                wrong.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert wrong == []
+
+
+@pytest.mark.parametrize("package", ["models", "accounting"])
+def test_rules_and_tables_know_no_framework(package: str) -> None:
+    wrong = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in _sources(package)
+        for name in _imports(path) & FRAMEWORKS
+    ]
+    assert wrong == []
+
+
+def test_only_the_unit_of_work_commits() -> None:
+    offenders = []
+    for package in PACKAGES:
+        for path in _sources(package):
+            for number, line in enumerate(path.read_text().splitlines(), start=1):
+                if ".commit(" in line and path != ROOT / "models" / "db.py":
+                    offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert offenders == []
+
+
+def test_no_float_in_money_code() -> None:
+    """Money is Decimal: no float() conversions in the rules or the tables."""
+    offenders = [
+        f"{path.relative_to(ROOT)}"
+        for package in ("models", "accounting")
+        for path in _sources(package)
+        if "float(" in path.read_text()
+    ]
+    assert offenders == []
