@@ -104,7 +104,7 @@ def run_billing(session: Session, *, through_date: dt.date) -> list[Invoice]:
             .values(billed=True)
             .execution_options(synchronize_session=False)
         )
-        if marked.rowcount != len(chunk):
+        if marked.rowcount != len(chunk):  # type: ignore[attr-defined]
             raise Conflict("time entries were billed by another run at the same time")
     for entry in entries:
         entry.billed = True

@@ -13,8 +13,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from accounting.money import ZERO
@@ -111,8 +112,8 @@ def pending_drafts(session: Session, *, through_date: dt.date | None = None) -> 
     """Every invoice and event that no batch holds (dated on or before through_date),
     as balanced draft entries in date order."""
 
-    def upto(column):  # type: ignore[no-untyped-def]
-        return column <= through_date if through_date is not None else column.is_not(None)
+    def upto(column: Any) -> ColumnElement[bool]:
+        return column <= through_date if through_date is not None else column.is_not(None)  # type: ignore[no-any-return]
 
     invoices = session.scalars(select(Invoice).where(Invoice.batch_id.is_(None), upto(Invoice.date))).all()
     adjustments = session.scalars(
@@ -139,12 +140,12 @@ def pending_drafts(session: Session, *, through_date: dt.date | None = None) -> 
             .join(TimeEntry, TimeEntry.id == LotMovement.time_entry_id)
             .where(TimeEntry.usage_invoice_id.in_(ids), LotMovement.kind == MovementKind.USAGE)
         ):
-            usage_by_invoice[invoice_id].append(movement)
+            usage_by_invoice[invoice_id or 0].append(movement)
             movements.append(movement)
         for invoice_id, covered in session.execute(
             select(TimeEntry.usage_invoice_id, TimeEntry.covered_value).where(TimeEntry.usage_invoice_id.in_(ids))
         ):
-            covered_by_invoice[invoice_id] += covered
+            covered_by_invoice[invoice_id or 0] += covered
     refunds: dict[int, list[LotMovement]] = defaultdict(list)
     for ids in _chunks([i.id for i in invoices if i.kind is InvoiceKind.CREDIT_MEMO]):
         for m in session.scalars(select(LotMovement).where(LotMovement.invoice_id.in_(ids))):
