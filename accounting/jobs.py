@@ -18,8 +18,10 @@ POST_BATCH = "batches.post"
 EXPIRE_BLOCKS = "blocks.expire"
 EVALUATE_BALANCE = "notifications.evaluate"
 DELIVER_NOTIFICATION = "notifications.deliver"
+# One channel (a webhook or the billing e-mail) of one notification, retried on its own.
+SEND_DELIVERY = "deliveries.send"
 
-ACTORS = (RUN_BILLING, POST_BATCH, EXPIRE_BLOCKS, EVALUATE_BALANCE, DELIVER_NOTIFICATION)
+ACTORS = (RUN_BILLING, POST_BATCH, EXPIRE_BLOCKS, EVALUATE_BALANCE, DELIVER_NOTIFICATION, SEND_DELIVERY)
 
 
 def enqueue(session: Session, actor: str, **kwargs: Any) -> OutboxJob:

@@ -109,4 +109,9 @@ class MappingResolver:
             account = self.by_key.get(scope_key(MappingKind.PRODUCT_CATEGORY, None, category, None))
             if account is not None:
                 return account
+            fallback = self.agreement_type(agreement_type_id)
+            if isinstance(fallback, str):
+                scope = f"{category}/{subcategory}" if subcategory else category
+                return f"PRODUCT_CATEGORY for category '{scope}' or {fallback}"
+            return fallback
         return self.agreement_type(agreement_type_id)

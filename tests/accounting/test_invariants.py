@@ -10,11 +10,11 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from accounting import agreements, batches, billing, drawdown, expiry, ledger
+from accounting import agreements, batches, billing, drawdown, expiry, ledger, mappings
 from accounting.errors import InsufficientBalance
 from models import JournalLine, Lot, TimeEntry
 from models.db import session_factory
-from models.enums import ApplicationUnits, BillableOption
+from models.enums import AccountType, ApplicationUnits, BillableOption, MappingKind
 from tests import factories
 from tests.conftest import reset_database
 
@@ -26,9 +26,9 @@ prices = st.integers(min_value=0, max_value=30000).map(lambda n: D(n) / 100)
 days = st.integers(min_value=0, max_value=120)
 
 operations = st.one_of(
-    st.tuples(st.just("purchase"), st.integers(0, 1), hundredths, prices, days),
-    st.tuples(st.just("adjust"), st.integers(0, 1), st.integers(-800, 800).filter(bool).map(lambda n: D(n) / 100)),
-    st.tuples(st.just("time"), st.integers(0, 1), hundredths, st.sampled_from(["remote", "after_hours"]),
+    st.tuples(st.just("purchase"), st.integers(0, 2), hundredths, prices, days),
+    st.tuples(st.just("adjust"), st.integers(0, 2), st.integers(-800, 800).filter(bool).map(lambda n: D(n) / 100)),
+    st.tuples(st.just("time"), st.integers(0, 2), hundredths, st.sampled_from(["remote", "after_hours"]),
               st.sampled_from(list(BillableOption)), days),
     st.tuples(st.just("reverse"), st.integers(0, 50)),
     st.tuples(st.just("expire"), days),
@@ -72,9 +72,16 @@ def _replay(session: Session, ops: list) -> None:  # type: ignore[type-arg]
     hours_type = factories.block_time_type(session, rates=rates, allow_overruns=True, expire_after_months=2)
     amount_type = factories.block_time_type(session, rates=rates, name="Credit", units=ApplicationUnits.AMOUNT,
                                             expire_after_months=3, threshold=D("100"))
+    at_purchase = factories.block_time_type(session, rates=rates, name="Revenue at purchase",
+                                            reverse_revenue=False, allow_overruns=True, expire_after_months=1)
+    # Revenue at purchase credits a revenue account, never the deferred liability.
+    income = mappings.create_gl_account(session, code="4100", name="Block Revenue", type=AccountType.REVENUE)
+    mappings.set_gl_mapping(session, kind=MappingKind.AGREEMENT_TYPE, agreement_type_id=at_purchase.id,
+                            account_id=income.id)
     deals = [
         factories.agreement(session, agreement_type=hours_type, identifier="ACME", start=START),
         factories.agreement(session, agreement_type=amount_type, identifier="GLOBEX", start=START),
+        factories.agreement(session, agreement_type=at_purchase, identifier="INITECH", start=START),
     ]
     deals[1].allow_overruns = False
     session.flush()
@@ -83,8 +90,8 @@ def _replay(session: Session, ops: list) -> None:  # type: ignore[type-arg]
         if kind == "purchase":
             _, which, units, price, day = op
             # AMOUNT credit sells at 0.50-1.00 per unit of value; HOURS blocks at any price.
-            unit_price = D(int(price * 100) % 51 + 50) / 100 if which else price
-            agreements.purchase_block(session, agreement_id=deals[which].id, units=units * (100 if which else 1),
+            unit_price = D(int(price * 100) % 51 + 50) / 100 if which == 1 else price
+            agreements.purchase_block(session, agreement_id=deals[which].id, units=units * (100 if which == 1 else 1),
                                       unit_price=unit_price, effective_date=START + dt.timedelta(days=day))
         elif kind == "adjust":
             _, which, units = op

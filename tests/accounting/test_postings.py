@@ -157,6 +157,36 @@ class TestRevenueAtPurchase:
         assert books.deferred.id
 
 
+    def test_every_other_event_in_revenue_at_purchase_mode(self, setup) -> None:  # type: ignore[no-untyped-def]
+        session, _, rates = setup
+        income = mappings.create_gl_account(session, code="4100", name="Block Revenue", type=AccountType.REVENUE)
+        block = factories.block_time_type(session, rates=rates, reverse_revenue=False, allow_overruns=True,
+                                          expire_after_months=1)
+        mappings.set_gl_mapping(session, kind=MappingKind.AGREEMENT_TYPE, agreement_type_id=block.id,
+                                account_id=income.id)
+        acme = factories.agreement(session, agreement_type=block)
+        agreements.purchase_block(session, agreement_id=acme.id, units=D("4"), unit_price=D("100.00"), effective_date=DAY)
+        entry = drawdown.log_time(session, company_id=acme.company_id, agreement_id=acme.id,
+                                  work_type_id=rates.remote.id, work_role_id=rates.engineer.id, date=DAY, hours=D("1"))
+        billing.run_billing(session, through_date=DAY)
+        post(session, DAY)
+        agreements.adjust_agreement(session, agreement_id=acme.id, units=D("-1"), reason="goodwill", today=DAY)
+        drawdown.reverse_time_entry(session, time_entry_id=entry.id, today=DAY)
+        expiry.expire_blocks(session, as_of=dt.date(2026, 3, 2))
+        assert posted(session, post(session)) == [
+            ("ADJUSTMENT", "4100", D("100.00"), D("0.00")), ("ADJUSTMENT", "4200", D("0.00"), D("100.00")),
+            ("TIME_ENTRY_REVERSAL", "4000", D("150.00"), D("0.00")),
+            ("TIME_ENTRY_REVERSAL", "4000", D("0.00"), D("150.00")),
+            ("LOT_EXPIRY", "4100", D("300.00"), D("0.00")), ("LOT_EXPIRY", "4200", D("0.00"), D("300.00"))]
+        acme2 = factories.agreement(session, agreement_type=block, identifier="GLOBEX")
+        agreements.purchase_block(session, agreement_id=acme2.id, units=D("2"), unit_price=D("100.00"),
+                                  effective_date=DAY)
+        agreements.cancel_agreement(session, agreement_id=acme2.id, refund_unused=True, today=DAY)
+        assert posted(session, post(session))[-2:] == [
+            ("INVOICE", "4100", D("200.00"), D("0.00")), ("INVOICE", "1100", D("0.00"), D("200.00"))]
+        assert ledger.deferred_revenue_reconciliation(session).difference == D("0.00")
+
+
 class TestMappingPrecedence:
     def test_category_subcategory_then_category_then_type_then_default(self, setup) -> None:  # type: ignore[no-untyped-def]
         session, books, rates = setup

@@ -1,0 +1,150 @@
+"""The job side of the outbox (SPEC §7): relaying, claiming and failing jobs.
+
+`accounting.jobs.enqueue` writes a job in the caller's transaction. The relay moves
+PENDING jobs to the broker and marks them SENT; a worker claims a job in the very
+transaction that does its work, so a job delivered twice has one effect; a job that
+fails for good is FAILED with its error, where an admin can see it (the dead letters).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from accounting.errors import InvalidInput, NotFound
+from models import NotificationDelivery, OutboxJob, ScheduledRun, utcnow
+from models.enums import JobStatus
+
+# Long enough for a Postgres error with its SQL; the full traceback goes to the log.
+MAX_ERROR_CHARS = 4000
+
+_UNFINISHED = (JobStatus.PENDING, JobStatus.SENT)
+
+
+def job_arguments(job: OutboxJob) -> dict[str, Any]:
+    """The job's keyword arguments, as enqueued."""
+    arguments = json.loads(job.args)
+    if not isinstance(arguments, dict):
+        raise ValueError(f"outbox job {job.id} has non-object arguments")
+    return arguments
+
+
+def pending_jobs(session: Session, *, limit: int = 100) -> Sequence[OutboxJob]:
+    """PENDING jobs, oldest first, locked for this relay; other relays skip them."""
+    return session.scalars(
+        select(OutboxJob)
+        .where(OutboxJob.status == JobStatus.PENDING)
+        .order_by(OutboxJob.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    ).all()
+
+
+def unfinished_jobs(session: Session, *, sent_before: dt.datetime, limit: int = 100) -> Sequence[OutboxJob]:
+    """SENT jobs not DONE since `sent_before`: the broker lost them, or a worker died.
+
+    Jobs a worker is running right now are locked by its claim and skipped.
+    """
+    return session.scalars(
+        select(OutboxJob)
+        .where(OutboxJob.status == JobStatus.SENT, OutboxJob.sent_at < sent_before)
+        .order_by(OutboxJob.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    ).all()
+
+
+def mark_sent(session: Session, jobs: Sequence[OutboxJob]) -> None:
+    now = utcnow()
+    for job in jobs:
+        job.status = JobStatus.SENT
+        job.sent_at = now
+    session.flush()
+
+
+def claim_job(session: Session, *, job_id: int, actor: str) -> bool:
+    """Mark the job DONE as the first statement of the transaction that does its work.
+
+    False when the job is already DONE (a duplicate delivery) or FAILED, or is not
+    this actor's: the caller then does nothing. The row stays locked until commit,
+    so a duplicate running at the same moment waits and then finds it DONE; if the
+    work rolls back, so does the claim.
+    """
+    claimed = session.execute(
+        update(OutboxJob)
+        .where(OutboxJob.id == job_id, OutboxJob.actor == actor, OutboxJob.status.in_(_UNFINISHED))
+        .values(status=JobStatus.DONE, done_at=utcnow(), attempts=OutboxJob.attempts + 1, last_error=None)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(claimed.rowcount == 1)
+
+
+def record_failure(session: Session, *, job_id: int, error: str, final: bool) -> None:
+    """Count a failed attempt (in its own transaction: the work's was rolled back).
+
+    A final failure makes the job FAILED: a dead letter, kept and listed until
+    someone retries it. A job that succeeded meanwhile (a duplicate) is left alone.
+    """
+    values: dict[str, Any] = {"attempts": OutboxJob.attempts + 1, "last_error": error[:MAX_ERROR_CHARS]}
+    if final:
+        values["status"] = JobStatus.FAILED
+    session.execute(
+        update(OutboxJob)
+        .where(OutboxJob.id == job_id, OutboxJob.status != JobStatus.DONE)
+        .values(values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def failed_jobs(session: Session, *, limit: int = 100) -> Sequence[OutboxJob]:
+    """The dead letters, newest first."""
+    return session.scalars(
+        select(OutboxJob).where(OutboxJob.status == JobStatus.FAILED).order_by(OutboxJob.id.desc()).limit(limit)
+    ).all()
+
+
+def retry_job(session: Session, *, job_id: int) -> OutboxJob:
+    """Put a FAILED job back in the outbox (after fixing what made it fail)."""
+    job = session.scalars(
+        select(OutboxJob).where(OutboxJob.id == job_id).with_for_update().execution_options(populate_existing=True)
+    ).first()
+    if job is None:
+        raise NotFound("outbox job", job_id)
+    if job.status is not JobStatus.FAILED:
+        raise InvalidInput(f"outbox job {job_id} is {job.status.value}; only a FAILED job can be retried")
+    job.status = JobStatus.PENDING
+    job.sent_at = None
+    session.flush()
+    session.info["jobs_enqueued"] = True
+    return job
+
+
+def record_delivery_failure(session: Session, *, delivery_id: int, error: str) -> None:
+    """Count a failed attempt of one notification channel, for the people reading it."""
+    session.execute(
+        update(NotificationDelivery)
+        .where(NotificationDelivery.id == delivery_id, NotificationDelivery.delivered_at.is_(None))
+        .values(attempts=NotificationDelivery.attempts + 1, last_error=error[:MAX_ERROR_CHARS])
+        .execution_options(synchronize_session=False)
+    )
+
+
+def claim_scheduled_run(session: Session, *, key: str) -> bool:
+    """Claim one scheduled job for one period ("billing:2026-11-23"); False if already
+    claimed, by this scheduler earlier or by another one running beside it."""
+    if session.scalar(select(ScheduledRun.id).where(ScheduledRun.key == key)) is not None:
+        return False
+    try:
+        with session.begin_nested():
+            session.add(ScheduledRun(key=key))
+    except IntegrityError:
+        return False
+    return True
