@@ -89,19 +89,15 @@ def migrate(engine: Engine) -> None:
 
 
 def reset_database(engine: Engine) -> None:
-    """Empty every table (children first) so each test starts from nothing."""
+    """Empty every table, children first, so each test starts from nothing.
+
+    DELETE, not TRUNCATE: on tables this small it takes milliseconds where
+    PostgreSQL's TRUNCATE of every table takes half a second.
+    """
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
-        else:
-            for name in tables:
-                conn.exec_driver_sql(f"DELETE FROM {name}")
-            conn.exec_driver_sql("DELETE FROM sqlite_sequence") if _has_sqlite_sequence(conn) else None
-
-
-def _has_sqlite_sequence(conn) -> bool:  # type: ignore[no-untyped-def]
-    return bool(conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name='sqlite_sequence'").first())
+        for name in tables:
+            conn.exec_driver_sql(f"DELETE FROM {name}")
 
 
 @pytest.fixture(scope="session")
