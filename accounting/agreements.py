@@ -15,7 +15,7 @@ from accounting import jobs
 from accounting.errors import Conflict, InsufficientBalance, InvalidInput
 from accounting.lots import lock_agreement, open_lots, take_fifo
 from accounting.money import HUNDRED, ZERO, paid_value, percent
-from accounting.records import get, next_number
+from accounting.records import get, next_numbers
 from accounting.validation import check_amount, optional_text, require_text
 from models import (
     Addition,
@@ -33,7 +33,11 @@ from models.enums import AgreementStatus, ApplicationUnits, InvoiceKind, LotSour
 
 
 def invoice_number(session: Session) -> str:
-    return f"INV-{next_number(session, 'invoice'):06d}"
+    return invoice_numbers(session, 1)[0]
+
+
+def invoice_numbers(session: Session, count: int) -> list[str]:
+    return [f"INV-{n:06d}" for n in next_numbers(session, "invoice", count)]
 
 
 def add_months(day: dt.date, months: int) -> dt.date:

@@ -6,14 +6,14 @@ import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from accounting.agreements import invoice_number
+from accounting.agreements import invoice_numbers
 from accounting.errors import Conflict
 from accounting.money import ZERO, round_money
 from accounting.records import lock_counter
-from models import Invoice, InvoiceLine, TimeEntry, WorkRole, WorkType
+from models import Invoice, InvoiceLine, TimeEntry, WorkRole, WorkType, utcnow
 from models.enums import BillableOption, InvoiceKind
 
 COVERED_LINE = "Covered by agreement"
@@ -67,56 +67,60 @@ def run_billing(session: Session, *, through_date: dt.date) -> list[Invoice]:
             standard[entry.company_id].append(entry)
 
     invoices: list[Invoice] = []
+    numbers = iter(invoice_numbers(session, len(usage) + len(standard)))
+    lines: list[dict[str, object]] = []
+    links: dict[int, dict[str, object]] = {e.id: {"id": e.id, "billed": True} for e in entries}
     for agreement_id in sorted(usage):
         group = usage[agreement_id]
-        invoice = _new_invoice(session, InvoiceKind.AGREEMENT_USAGE, group[0].company_id, agreement_id, through_date)
+        invoice = _new_invoice(session, next(numbers), InvoiceKind.AGREEMENT_USAGE, group[0].company_id,
+                               agreement_id, through_date)
         covered = ZERO
         for position, entry in enumerate(group, start=1):
             hours = entry.hours - entry.hours_billable
             amount = ZERO if entry.billable_option is BillableOption.NO_CHARGE else entry.covered_value
             covered += amount
-            _line(session, invoice, position, _describe(entry, roles, types), hours, _rate(entry, roles, types),
-                  amount, entry.id)
-            entry.usage_invoice_id = invoice.id
-        _line(session, invoice, len(group) + 1, COVERED_LINE, Decimal("1.00"), -covered, -covered, None)
+            lines.append(_line(invoice, position, _describe(entry, roles, types), hours, _rate(entry, roles, types),
+                               amount, entry.id))
+            links[entry.id]["usage_invoice_id"] = invoice.id
+        lines.append(_line(invoice, len(group) + 1, COVERED_LINE, Decimal("1.00"), -covered, -covered, None))
         invoice.total = ZERO
         invoices.append(invoice)
 
     for company_id in sorted(standard):
         group = standard[company_id]
-        invoice = _new_invoice(session, InvoiceKind.STANDARD, company_id, None, through_date)
+        invoice = _new_invoice(session, next(numbers), InvoiceKind.STANDARD, company_id, None, through_date)
         total = ZERO
         for position, entry in enumerate(group, start=1):
             total += entry.amount_billable
-            _line(session, invoice, position, _describe(entry, roles, types), entry.hours_billable,
-                  _rate(entry, roles, types), entry.amount_billable, entry.id)
-            entry.standard_invoice_id = invoice.id
+            lines.append(_line(invoice, position, _describe(entry, roles, types), entry.hours_billable,
+                               _rate(entry, roles, types), entry.amount_billable, entry.id))
+            links[entry.id]["standard_invoice_id"] = invoice.id
         invoice.total = total
         invoices.append(invoice)
 
-    ids = [e.id for e in entries]
     session.flush()
+    if lines:
+        session.execute(insert(InvoiceLine), lines)
+    # Belt and braces under the billing lock: every entry must still be unbilled.
+    ids = [e.id for e in entries]
     for chunk_start in range(0, len(ids), 1000):
         chunk = ids[chunk_start : chunk_start + 1000]
-        marked = session.execute(
-            update(TimeEntry)
-            .where(TimeEntry.id.in_(chunk), TimeEntry.billed.is_(False))
-            .values(billed=True)
-            .execution_options(synchronize_session=False)
+        unbilled = session.scalar(
+            select(func.count(TimeEntry.id)).where(TimeEntry.id.in_(chunk), TimeEntry.billed.is_(False))
         )
-        if marked.rowcount != len(chunk):  # type: ignore[attr-defined]
+        if unbilled != len(chunk):
             raise Conflict("time entries were billed by another run at the same time")
+    session.execute(update(TimeEntry), list(links.values()))
     for entry in entries:
-        entry.billed = True
-    session.flush()
+        session.expire(entry)
     return invoices
 
 
 def _new_invoice(
-    session: Session, kind: InvoiceKind, company_id: int, agreement_id: int | None, date: dt.date
+    session: Session, number: str, kind: InvoiceKind, company_id: int, agreement_id: int | None, date: dt.date
 ) -> Invoice:
     invoice = Invoice(
-        number=invoice_number(session), kind=kind, company_id=company_id, agreement_id=agreement_id, date=date,
+        number=number, kind=kind, company_id=company_id, agreement_id=agreement_id, date=date,
         total=ZERO,
     )
     session.add(invoice)
@@ -125,7 +129,6 @@ def _new_invoice(
 
 
 def _line(
-    session: Session,
     invoice: Invoice,
     position: int,
     description: str,
@@ -133,15 +136,14 @@ def _line(
     unit_price: Decimal,
     amount: Decimal,
     time_entry_id: int | None,
-) -> None:
-    session.add(
-        InvoiceLine(
-            invoice_id=invoice.id,
-            position=position,
-            description=description,
-            quantity=quantity,
-            unit_price=unit_price,
-            amount=amount,
-            time_entry_id=time_entry_id,
-        )
-    )
+) -> dict[str, object]:
+    return {
+        "invoice_id": invoice.id,
+        "position": position,
+        "description": description,
+        "quantity": quantity,
+        "unit_price": unit_price,
+        "amount": amount,
+        "time_entry_id": time_entry_id,
+        "created_at": utcnow(),
+    }

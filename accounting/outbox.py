@@ -11,9 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -78,13 +78,13 @@ def claim_job(session: Session, *, job_id: int, actor: str) -> bool:
     so a duplicate running at the same moment waits and then finds it DONE; if the
     work rolls back, so does the claim.
     """
-    claimed = session.execute(
+    claimed = session.execute(  # an UPDATE: a CursorResult, with its rowcount
         update(OutboxJob)
         .where(OutboxJob.id == job_id, OutboxJob.actor == actor, OutboxJob.status.in_(_UNFINISHED))
         .values(status=JobStatus.DONE, done_at=utcnow(), attempts=OutboxJob.attempts + 1, last_error=None)
         .execution_options(synchronize_session=False)
     )
-    return bool(claimed.rowcount == 1)
+    return cast(CursorResult[Any], claimed).rowcount == 1
 
 
 def record_failure(session: Session, *, job_id: int, error: str, final: bool) -> None:
@@ -107,14 +107,20 @@ def record_failure(session: Session, *, job_id: int, error: str, final: bool) ->
 def failed_jobs(session: Session, *, limit: int = 100) -> Sequence[OutboxJob]:
     """The dead letters, newest first."""
     return session.scalars(
-        select(OutboxJob).where(OutboxJob.status == JobStatus.FAILED).order_by(OutboxJob.id.desc()).limit(limit)
+        select(OutboxJob)
+        .where(OutboxJob.status == JobStatus.FAILED)
+        .order_by(OutboxJob.id.desc())
+        .limit(limit)
     ).all()
 
 
 def retry_job(session: Session, *, job_id: int) -> OutboxJob:
     """Put a FAILED job back in the outbox (after fixing what made it fail)."""
     job = session.scalars(
-        select(OutboxJob).where(OutboxJob.id == job_id).with_for_update().execution_options(populate_existing=True)
+        select(OutboxJob)
+        .where(OutboxJob.id == job_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).first()
     if job is None:
         raise NotFound("outbox job", job_id)

@@ -22,21 +22,25 @@ def get(session: Session, model: type[M], ident: int, *, kind: str | None = None
 
 
 def next_number(session: Session, name: str) -> int:
-    """Take the next value of a counter under its row lock: gap-free and increasing.
+    return next_numbers(session, name, 1)[0]
+
+
+def next_numbers(session: Session, name: str, count: int) -> range:
+    """Take the next `count` values of a counter under its row lock: gap-free, increasing.
 
     The lock is held until the transaction ends, so a rolled-back transaction
-    gives its number back.
+    gives its numbers back.
     """
-    stmt = update(Counter).where(Counter.name == name).values(value=Counter.value + 1).returning(Counter.value)
+    stmt = update(Counter).where(Counter.name == name).values(value=Counter.value + count).returning(Counter.value)
     value = session.execute(stmt).scalar_one_or_none()
-    if value is not None:
-        return int(value)
-    try:
-        with session.begin_nested():
-            session.add(Counter(name=name, value=0))
-    except IntegrityError:
-        pass  # another transaction created it first; the update below waits for it
-    return int(session.execute(stmt).scalar_one())
+    if value is None:
+        try:
+            with session.begin_nested():
+                session.add(Counter(name=name, value=0))
+        except IntegrityError:
+            pass  # another transaction created it first; the update below waits for it
+        value = session.execute(stmt).scalar_one()
+    return range(int(value) - count + 1, int(value) + 1)
 
 
 def lock_counter(session: Session, name: str) -> None:
