@@ -149,12 +149,11 @@ def db_check() -> None:
 def demo() -> None:
     """Seed demo data: the worked example of SPEC §4 and a few more companies (idempotent)."""
     from accounting.demo import seed_demo
-
     from models.db import unit_of_work
 
     with unit_of_work() as session:
-        seed_demo(session)
-    typer.echo("Demo data is in place.")
+        seeded = seed_demo(session)
+    typer.echo("Demo data seeded." if seeded else "Demo data is already there; nothing changed.")
 
 
 @token_app.command("create")
@@ -167,19 +166,18 @@ def token_create(
 ) -> None:
     """Create an API token and print it, alone, on the last line (it is shown once)."""
     from accounting.access import create_token
-
     from accounting.errors import DomainError
     from models.db import unit_of_work
     from models.enums import Role
 
     try:
         with unit_of_work() as session:
-            token = create_token(session, role=Role(role.value), name=name, company_identifier=company)
+            _, secret = create_token(session, role=Role(role.value), name=name, company_identifier=company)
     except DomainError as exc:
         _fail(exc.message)
-    scope = f" for company {company}" if company else ""
-    typer.echo(f"Created a {role.value} token {name!r}{scope}. Send it as 'Authorization: Bearer <token>':")
-    typer.echo(token)
+    scope = f", company {company}" if company else ""
+    typer.echo(f"Created token {name!r} (role {role.value}{scope}), shown once. Send it as a Bearer token:")
+    typer.echo(secret)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging.config
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
@@ -29,7 +29,7 @@ if config.config_file_name is not None and "connection" not in config.attributes
     logging.config.fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 
-def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | bool:
+def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """Render our column types (Fixed, UTCDateTime) as what the database stores.
 
     A TypeDecorator is Python-side conversion only; writing `sa.BigInteger()` keeps
@@ -59,7 +59,8 @@ def _sqlite_foreign_keys_off(connection: Connection) -> Iterator[None]:
 
     The PRAGMA is a no-op inside a transaction, so it is issued on the driver
     connection before anything begins, and switched back on after the commit so the
-    pooled connection goes back as the application expects it.
+    pooled connection goes back as the application expects it. Rows a migration left
+    without their parent fail it, as SQLite's own table-rebuild procedure advises.
     """
     if connection.dialect.name != "sqlite" or connection.in_transaction():
         yield
@@ -69,8 +70,10 @@ def _sqlite_foreign_keys_off(connection: Connection) -> Iterator[None]:
     driver.execute("PRAGMA foreign_keys=OFF")
     try:
         yield
-        if connection.in_transaction():
-            connection.commit()
+        violations = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if violations:
+            raise RuntimeError(f"migration broke foreign keys (table, rowid, parent, fk): {violations[:10]}")
+        connection.commit()
     finally:
         if connection.in_transaction():
             connection.rollback()

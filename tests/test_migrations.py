@@ -11,6 +11,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from alembic.migration import MigrationContext
@@ -45,9 +46,9 @@ def throwaway_postgres_database(server_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def empty_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('migrations') / 'blocktime.db'}")
+        engine = make_engine(f"sqlite:///{tmp_path / 'blocktime.db'}")
         yield engine
         engine.dispose()
         return
@@ -97,9 +98,9 @@ class TestMigrationsOnAnEmptyDatabase:
 
 
 class TestSqliteMigrations:
-    def test_foreign_keys_are_enforced_again_after_migrating(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+    def test_foreign_keys_are_enforced_again_after_migrating(self, tmp_path: Path) -> None:
         # env.py turns them off for batch table copies; the pooled connection must not keep that.
-        engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('fk') / 'blocktime.db'}")
+        engine = make_engine(f"sqlite:///{tmp_path / 'blocktime.db'}")
         try:
             runner.upgrade(engine)
             with engine.connect() as conn:

@@ -1,0 +1,137 @@
+"""The `blocktime` command line. The token and demo commands are tested with accounting."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect
+from typer.testing import CliRunner
+
+from api.cli import RoleChoice, app
+from models import Base
+from models.enums import Role
+from models.settings import get_settings
+
+BLOCKTIME = Path(sys.executable).with_name("blocktime")
+
+
+def run_blocktime(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    environment.update(env)
+    return subprocess.run(
+        [str(BLOCKTIME), *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def fresh_settings() -> Iterator[None]:
+    """Settings are cached per process; let a test's environment variables count."""
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+class TestHelp:
+    def test_help_lists_every_command(self, tmp_path: Path) -> None:
+        result = run_blocktime("--help", cwd=tmp_path)
+
+        assert result.returncode == 0, result.stderr
+        for command in ("serve", "worker", "scheduler", "db", "demo", "token"):
+            assert command in result.stdout
+
+    def test_importing_the_cli_loads_no_application_code(self, tmp_path: Path) -> None:
+        # `blocktime --help` must stay fast: strawberry, SQLAlchemy, dramatiq and the
+        # models load only inside the command that needs them.
+        probe = (
+            "import sys, api.cli; "
+            "heavy = {'strawberry', 'sqlalchemy', 'dramatiq', 'models', 'accounting', 'uvicorn'}; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True
+        )
+
+        assert result.stdout.strip() == "[]"
+
+    def test_role_choices_are_the_contract_roles(self) -> None:
+        assert [choice.value for choice in RoleChoice] == [role.value for role in Role]
+
+
+class TestDbUpgrade:
+    def test_creates_every_table_in_a_new_sqlite_file(self, tmp_path: Path) -> None:
+        url = f"sqlite:///{tmp_path / 'cli.db'}"
+
+        result = run_blocktime("db", "upgrade", cwd=tmp_path, DATABASE_URL=url)
+
+        assert result.returncode == 0, result.stderr
+        assert "is at revision" in result.stdout
+        engine = create_engine(url)
+        try:
+            assert set(inspect(engine).get_table_names()) == set(Base.metadata.tables) | {"alembic_version"}
+        finally:
+            engine.dispose()
+
+    def test_upgrading_again_and_checking_succeed(self, tmp_path: Path) -> None:
+        url = f"sqlite:///{tmp_path / 'cli.db'}"
+        assert run_blocktime("db", "upgrade", cwd=tmp_path, DATABASE_URL=url).returncode == 0
+
+        again = run_blocktime("db", "upgrade", cwd=tmp_path, DATABASE_URL=url)
+        check = run_blocktime("db", "check", cwd=tmp_path, DATABASE_URL=url)
+
+        assert again.returncode == 0, again.stderr
+        assert check.returncode == 0, check.stderr
+        assert "No drift" in check.stdout
+
+
+class TestWorker:
+    def test_refuses_to_start_without_redis(
+        self, monkeypatch: pytest.MonkeyPatch, fresh_settings: None
+    ) -> None:
+        monkeypatch.delenv("REDIS_URL", raising=False)
+
+        result = CliRunner().invoke(app, ["worker"])
+
+        assert result.exit_code == 2
+        assert "REDIS_URL is not set" in result.output
+
+    def test_execs_dramatiq_on_the_actors_module(
+        self, monkeypatch: pytest.MonkeyPatch, fresh_settings: None
+    ) -> None:
+        monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+        calls: list[tuple[str, list[str]]] = []
+        monkeypatch.setattr(os, "execvp", lambda file, argv: calls.append((file, argv)))
+
+        result = CliRunner().invoke(
+            app, ["worker", "--processes", "2", "--threads", "3", "-Q", "billing", "-Q", "notifications"]
+        )
+
+        assert result.exit_code == 0, result.output
+        assert calls == [
+            (
+                sys.executable,
+                [
+                    sys.executable,
+                    "-m",
+                    "dramatiq",
+                    "workers.actors",
+                    "--processes",
+                    "2",
+                    "--threads",
+                    "3",
+                    "--queues",
+                    "billing",
+                    "notifications",
+                ],
+            )
+        ]
