@@ -14,7 +14,7 @@ from accounting.validation import require_text
 from models import ApiToken, Company
 from models.enums import Role
 
-TOKEN_PREFIX = "bt_"
+TOKEN_PREFIX = "bt_"  # noqa: S105 - a visible prefix, not a secret
 
 
 def hash_token(token: str) -> str:

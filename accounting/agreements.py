@@ -11,7 +11,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from accounting import jobs
+from accounting import clock, jobs
 from accounting.errors import Conflict, InsufficientBalance, InvalidInput
 from accounting.lots import lock_agreement, open_lots, take_fifo
 from accounting.money import HUNDRED, ZERO, paid_value, percent
@@ -82,8 +82,12 @@ def create_agreement_type(
         low_balance_threshold=low_balance_threshold,
         low_balance_percent=low_balance_percent,
     )
-    agreement_type.excluded_work_types = [get(session, WorkType, i, kind="work type") for i in set(excluded_work_type_ids)]
-    agreement_type.excluded_work_roles = [get(session, WorkRole, i, kind="work role") for i in set(excluded_work_role_ids)]
+    agreement_type.excluded_work_types = [
+        get(session, WorkType, i, kind="work type") for i in set(excluded_work_type_ids)
+    ]
+    agreement_type.excluded_work_roles = [
+        get(session, WorkRole, i, kind="work role") for i in set(excluded_work_role_ids)
+    ]
     session.add(agreement_type)
     session.flush()
     return agreement_type
@@ -93,7 +97,9 @@ def load_agreement_type(session: Session, agreement_type_id: int) -> AgreementTy
     stmt = (
         select(AgreementType)
         .where(AgreementType.id == agreement_type_id)
-        .options(selectinload(AgreementType.excluded_work_types), selectinload(AgreementType.excluded_work_roles))
+        .options(
+            selectinload(AgreementType.excluded_work_types), selectinload(AgreementType.excluded_work_roles)
+        )
     )
     agreement_type = session.scalars(stmt).first()
     if agreement_type is None:
@@ -165,13 +171,18 @@ def purchase_block(
     if agreement is None:
         raise InvalidInput(f"agreement {agreement_id} not found")
     if agreement.status is not AgreementStatus.ACTIVE:
-        raise InvalidInput(f"agreement {agreement_id} is {agreement.status.value}; blocks can only be bought on an ACTIVE one")
+        raise InvalidInput(
+            f"agreement {agreement_id} is {agreement.status.value}; "
+            "blocks can only be bought on an ACTIVE agreement"
+        )
     agreement_type = session.get_one(AgreementType, agreement.agreement_type_id)
-    effective = effective_date or today or dt.date.today()
+    effective = effective_date or today or clock.today()
     amount = paid_value(units, unit_price)
     check_amount(amount, "units x unitPrice", allow_zero=True)
     expires_on = (
-        add_months(effective, agreement_type.expire_after_months) if agreement_type.expire_after_months else None
+        add_months(effective, agreement_type.expire_after_months)
+        if agreement_type.expire_after_months
+        else None
     )
     product_name = optional_text(product, "product", max_length=200) or f"{agreement_type.name} block"
     invoice = Invoice(
@@ -186,7 +197,11 @@ def purchase_block(
     session.flush()
     session.add(
         InvoiceLine(
-            invoice_id=invoice.id, position=1, description=product_name, quantity=units, unit_price=unit_price,
+            invoice_id=invoice.id,
+            position=1,
+            description=product_name,
+            quantity=units,
+            unit_price=unit_price,
             amount=amount,
         )
     )
@@ -228,7 +243,7 @@ def adjust_agreement(
     FIFO, their paid value moved to breakage when the adjustment is posted."""
     check_amount(units, "units", allow_negative=True)
     reason = require_text(reason, "reason", max_length=2000)
-    day = today or dt.date.today()
+    day = today or clock.today()
     agreement = lock_agreement(session, agreement_id)
     if agreement is None:
         raise InvalidInput(f"agreement {agreement_id} not found")
@@ -237,7 +252,11 @@ def adjust_agreement(
     session.flush()
     if units > 0:
         agreement_type = session.get_one(AgreementType, agreement.agreement_type_id)
-        expires_on = add_months(day, agreement_type.expire_after_months) if agreement_type.expire_after_months else None
+        expires_on = (
+            add_months(day, agreement_type.expire_after_months)
+            if agreement_type.expire_after_months
+            else None
+        )
         session.add(
             Lot(
                 agreement_id=agreement.id,
@@ -255,7 +274,9 @@ def adjust_agreement(
         available = sum((lot.units_remaining for lot in lots), ZERO)
         if available < -units:
             raise InsufficientBalance(f"cannot write off {-units} units: {available} remain")
-        draws = take_fifo(session, lots, -units, kind=MovementKind.WRITE_OFF, date=day, adjustment_id=adjustment.id)
+        draws = take_fifo(
+            session, lots, -units, kind=MovementKind.WRITE_OFF, date=day, adjustment_id=adjustment.id
+        )
         adjustment.value = sum((d.value for d in draws), ZERO)
     session.flush()
     jobs.enqueue(session, jobs.EVALUATE_BALANCE, agreement_id=agreement.id)
@@ -266,7 +287,7 @@ def cancel_agreement(
     session: Session, *, agreement_id: int, refund_unused: bool = False, today: dt.date | None = None
 ) -> Agreement:
     """Cancel; with refund_unused the paid value left is refunded on a CREDIT_MEMO."""
-    day = today or dt.date.today()
+    day = today or clock.today()
     agreement = lock_agreement(session, agreement_id)
     if agreement is None:
         raise InvalidInput(f"agreement {agreement_id} not found")
@@ -290,7 +311,9 @@ def cancel_agreement(
             total = ZERO
             for position, lot in enumerate(lots, start=1):
                 units = lot.units_remaining
-                draw = take_fifo(session, [lot], units, kind=MovementKind.REFUND, date=day, invoice_id=invoice.id)[0]
+                draw = take_fifo(
+                    session, [lot], units, kind=MovementKind.REFUND, date=day, invoice_id=invoice.id
+                )[0]
                 total += draw.value
                 session.add(
                     InvoiceLine(

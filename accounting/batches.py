@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from collections.abc import Callable
+from decimal import Decimal
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from accounting import jobs
+from accounting import clock, jobs
 from accounting.errors import InvalidInput, NotFound, UnbalancedEntry
 from accounting.mappings import MappingResolver
 from accounting.money import ZERO
@@ -27,7 +27,16 @@ from accounting.posting import (
     pending_drafts,
 )
 from accounting.records import lock_counter, next_number
-from models import Adjustment, Invoice, JournalBatch, JournalEntry, JournalLine, LotMovement, TimeEntry, utcnow
+from models import (
+    Adjustment,
+    Invoice,
+    JournalBatch,
+    JournalEntry,
+    JournalLine,
+    LotMovement,
+    TimeEntry,
+    utcnow,
+)
 from models.enums import BatchStatus, MappingKind
 
 JournalLineAmounts = tuple[Decimal, Decimal]
@@ -42,7 +51,7 @@ _SOURCE_TABLES = {
 
 def create_batch(session: Session, *, through_date: dt.date) -> JournalBatch:
     """A PENDING batch whose posting is enqueued in the same transaction."""
-    if through_date > dt.date.today() + dt.timedelta(days=3660):
+    if through_date > clock.today() + dt.timedelta(days=3660):
         raise InvalidInput("throughDate is too far in the future")
     batch = JournalBatch(
         identifier=f"JB-{next_number(session, 'journal_batch'):06d}",
@@ -91,7 +100,10 @@ def post_batch(session: Session, *, batch_id: int) -> JournalBatch:
     items free. Posting a POSTED batch again does nothing.
     """
     batch = session.scalars(
-        select(JournalBatch).where(JournalBatch.id == batch_id).with_for_update().execution_options(populate_existing=True)
+        select(JournalBatch)
+        .where(JournalBatch.id == batch_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).first()
     if batch is None:
         raise NotFound("journal batch", batch_id)
@@ -126,7 +138,10 @@ def post_batch(session: Session, *, batch_id: int) -> JournalBatch:
         if not lines:
             continue
         entry = JournalEntry(
-            batch_id=batch.id, date=draft.date, memo=draft.memo[:1000], source_type=draft.source_type,
+            batch_id=batch.id,
+            date=draft.date,
+            memo=draft.memo[:1000],
+            source_type=draft.source_type,
             source_id=draft.source_id,
         )
         session.add(entry)
@@ -153,8 +168,8 @@ def post_batch(session: Session, *, batch_id: int) -> JournalBatch:
         lot = context.lots[ref_lot]
         if lot.deferred_account_id is None:
             account = resolve(("LOT", ref_lot))
-            assert isinstance(account, int)
-            lot.deferred_account_id = account
+            if isinstance(account, int):  # always: every mapping resolved above
+                lot.deferred_account_id = account
     batch.status = BatchStatus.POSTED
     batch.error = None
     batch.posted_at = utcnow()
@@ -162,4 +177,3 @@ def post_batch(session: Session, *, batch_id: int) -> JournalBatch:
     batch.total_credit = total_credit
     session.flush()
     return batch
-

@@ -72,15 +72,30 @@ def run_billing(session: Session, *, through_date: dt.date) -> list[Invoice]:
     links: dict[int, dict[str, object]] = {e.id: {"id": e.id, "billed": True} for e in entries}
     for agreement_id in sorted(usage):
         group = usage[agreement_id]
-        invoice = _new_invoice(session, next(numbers), InvoiceKind.AGREEMENT_USAGE, group[0].company_id,
-                               agreement_id, through_date)
+        invoice = _new_invoice(
+            session,
+            next(numbers),
+            InvoiceKind.AGREEMENT_USAGE,
+            group[0].company_id,
+            agreement_id,
+            through_date,
+        )
         covered = ZERO
         for position, entry in enumerate(group, start=1):
             hours = entry.hours - entry.hours_billable
             amount = ZERO if entry.billable_option is BillableOption.NO_CHARGE else entry.covered_value
             covered += amount
-            lines.append(_line(invoice, position, _describe(entry, roles, types), hours, _rate(entry, roles, types),
-                               amount, entry.id))
+            lines.append(
+                _line(
+                    invoice,
+                    position,
+                    _describe(entry, roles, types),
+                    hours,
+                    _rate(entry, roles, types),
+                    amount,
+                    entry.id,
+                )
+            )
             links[entry.id]["usage_invoice_id"] = invoice.id
         lines.append(_line(invoice, len(group) + 1, COVERED_LINE, Decimal("1.00"), -covered, -covered, None))
         invoice.total = ZERO
@@ -92,8 +107,17 @@ def run_billing(session: Session, *, through_date: dt.date) -> list[Invoice]:
         total = ZERO
         for position, entry in enumerate(group, start=1):
             total += entry.amount_billable
-            lines.append(_line(invoice, position, _describe(entry, roles, types), entry.hours_billable,
-                               _rate(entry, roles, types), entry.amount_billable, entry.id))
+            lines.append(
+                _line(
+                    invoice,
+                    position,
+                    _describe(entry, roles, types),
+                    entry.hours_billable,
+                    _rate(entry, roles, types),
+                    entry.amount_billable,
+                    entry.id,
+                )
+            )
             links[entry.id]["standard_invoice_id"] = invoice.id
         invoice.total = total
         invoices.append(invoice)
@@ -120,7 +144,11 @@ def _new_invoice(
     session: Session, number: str, kind: InvoiceKind, company_id: int, agreement_id: int | None, date: dt.date
 ) -> Invoice:
     invoice = Invoice(
-        number=number, kind=kind, company_id=company_id, agreement_id=agreement_id, date=date,
+        number=number,
+        kind=kind,
+        company_id=company_id,
+        agreement_id=agreement_id,
+        date=date,
         total=ZERO,
     )
     session.add(invoice)

@@ -16,7 +16,9 @@ _IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-def create_company(session: Session, *, identifier: str, name: str, billing_email: str | None = None) -> Company:
+def create_company(
+    session: Session, *, identifier: str, name: str, billing_email: str | None = None
+) -> Company:
     identifier = identifier.strip()
     if not _IDENTIFIER.match(identifier):
         raise InvalidInput("identifier must be 1-64 letters, digits, '.', '_' or '-'")

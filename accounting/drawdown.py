@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from accounting import jobs
+from accounting import clock, jobs
 from accounting.agreements import load_agreement_type, overruns_allowed
 from accounting.errors import Conflict, InsufficientBalance, InvalidInput, NotFound
 from accounting.lots import give_back, lock_agreement, open_lots, take_fifo
@@ -22,7 +22,12 @@ MAX_HOURS = Decimal("10000")
 
 
 def coverage_reason(
-    agreement: Agreement, agreement_type: AgreementType, *, date: dt.date, work_type_id: int, work_role_id: int
+    agreement: Agreement,
+    agreement_type: AgreementType,
+    *,
+    date: dt.date,
+    work_type_id: int,
+    work_role_id: int,
 ) -> Coverage:
     """COVERED if the agreement would cover this work on this date, else why not."""
     if agreement.status is not AgreementStatus.ACTIVE:
@@ -63,8 +68,7 @@ def _choose_agreement(
             candidate, agreement_type, date=date, work_type_id=work_type_id, work_role_id=work_role_id
         )
         if reason is Coverage.COVERED:
-            locked = lock_agreement(session, candidate.id)
-            assert locked is not None
+            locked = lock_agreement(session, candidate.id) or candidate
             if any(open_lots(session, candidate.id, on=date)):
                 return _Choice(locked, agreement_type, Coverage.COVERED)
             reason = Coverage.NO_BALANCE
@@ -151,7 +155,9 @@ def log_time(
     elif reason is not Coverage.COVERED or agreement is None or agreement_type is None:
         entry.hours_billable, entry.amount_billable = hours, value
     else:
-        _draw(session, entry, agreement, agreement_type, rate=work_role.hourly_rate * work_type.rate_multiplier)
+        _draw(
+            session, entry, agreement, agreement_type, rate=work_role.hourly_rate * work_type.rate_multiplier
+        )
 
     session.flush()
     if agreement is not None and entry.coverage in (Coverage.COVERED, Coverage.OVERRUN):
@@ -181,7 +187,9 @@ def _draw(
         entry.covered_value = drawn
         entry.amount_billable = entry.value - drawn
         entry.hours_billable = (
-            round_money(entry.hours * entry.amount_billable / entry.value) if entry.value > 0 else entry.hours - drawn
+            round_money(entry.hours * entry.amount_billable / entry.value)
+            if entry.value > 0
+            else entry.hours - drawn
         )
     else:
         entry.covered_value = round_money(drawn * rate) if drawn < entry.hours else entry.value
@@ -202,7 +210,7 @@ def reverse_time_entry(session: Session, *, time_entry_id: int, today: dt.date |
     session.refresh(entry, with_for_update=True)
     if entry.reversed:
         raise Conflict(f"time entry {time_entry_id} is already reversed")
-    day = today or dt.date.today()
+    day = today or clock.today()
     usage = session.scalars(
         select(LotMovement)
         .where(LotMovement.time_entry_id == entry.id, LotMovement.kind == MovementKind.USAGE)

@@ -44,13 +44,15 @@ def expire_blocks(session: Session, *, as_of: dt.date) -> list[LotMovement]:
             .execution_options(populate_existing=True)
         ).all()
         for lot in lots:
-            assert lot.expires_on is not None
-            take_from_lot(session, lot, lot.units_remaining, kind=MovementKind.EXPIRY, date=lot.expires_on)
+            expires_on = lot.expires_on or as_of  # the query selected dated lots only
+            take_from_lot(session, lot, lot.units_remaining, kind=MovementKind.EXPIRY, date=expires_on)
         session.flush()
         jobs.enqueue(session, jobs.EVALUATE_BALANCE, agreement_id=agreement_id)
     for agreement in session.scalars(
         select(Agreement).where(
-            Agreement.status == AgreementStatus.ACTIVE, Agreement.end_date.is_not(None), Agreement.end_date < as_of
+            Agreement.status == AgreementStatus.ACTIVE,
+            Agreement.end_date.is_not(None),
+            Agreement.end_date < as_of,
         )
     ):
         agreement.status = AgreementStatus.EXPIRED
@@ -60,8 +62,11 @@ def expire_blocks(session: Session, *, as_of: dt.date) -> list[LotMovement]:
             session.scalars(
                 select(LotMovement)
                 .join(Lot, Lot.id == LotMovement.lot_id)
-                .where(LotMovement.kind == MovementKind.EXPIRY, Lot.agreement_id.in_(agreement_ids),
-                       LotMovement.batch_id.is_(None))
+                .where(
+                    LotMovement.kind == MovementKind.EXPIRY,
+                    Lot.agreement_id.in_(agreement_ids),
+                    LotMovement.batch_id.is_(None),
+                )
             )
         )
     return expired

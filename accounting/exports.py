@@ -39,7 +39,7 @@ def _lines(session: Session, batch_id: int) -> tuple[JournalBatch, list[ExportLi
     return batch, [ExportLine(entry, account, line.debit, line.credit) for entry, line, account in rows]
 
 
-def export_batch(session: Session, *, batch_id: int, format: str) -> str:  # noqa: A002 - the contract's name
+def export_batch(session: Session, *, batch_id: int, format: str) -> str:
     batch, lines = _lines(session, batch_id)
     if format == "CSV":
         return _csv(batch, lines)
@@ -55,38 +55,71 @@ def export_batch(session: Session, *, batch_id: int, format: str) -> str:  # noq
 def _csv(batch: JournalBatch, lines: list[ExportLine]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["batch", "entry_id", "date", "memo", "source_type", "source_id", "account_code",
-                     "account_name", "debit", "credit"])
+    writer.writerow(
+        [
+            "batch",
+            "entry_id",
+            "date",
+            "memo",
+            "source_type",
+            "source_id",
+            "account_code",
+            "account_name",
+            "debit",
+            "credit",
+        ]
+    )
     for line in lines:
-        writer.writerow([batch.identifier, line.entry.id, line.entry.date.isoformat(), line.entry.memo,
-                         line.entry.source_type, line.entry.source_id, line.account.code, line.account.name,
-                         f"{line.debit:.2f}", f"{line.credit:.2f}"])
+        writer.writerow(
+            [
+                batch.identifier,
+                line.entry.id,
+                line.entry.date.isoformat(),
+                line.entry.memo,
+                line.entry.source_type,
+                line.entry.source_id,
+                line.account.code,
+                line.account.name,
+                f"{line.debit:.2f}",
+                f"{line.credit:.2f}",
+            ]
+        )
     return out.getvalue()
 
 
 def _json(batch: JournalBatch, lines: list[ExportLine]) -> str:
     entries: dict[int, dict[str, object]] = {}
+    entry_lines: dict[int, list[dict[str, str]]] = {}
     for line in lines:
-        entry = entries.setdefault(line.entry.id, {
-            "id": str(line.entry.id),
-            "date": line.entry.date.isoformat(),
-            "memo": line.entry.memo,
-            "sourceType": line.entry.source_type,
-            "sourceId": str(line.entry.source_id),
-            "lines": [],
-        })
-        entry_lines = entry["lines"]
-        assert isinstance(entry_lines, list)
-        entry_lines.append({"accountCode": line.account.code, "accountName": line.account.name,
-                            "debit": f"{line.debit:.2f}", "credit": f"{line.credit:.2f}"})
-    return json.dumps({
-        "batch": batch.identifier,
-        "status": batch.status.value,
-        "postedAt": batch.posted_at.isoformat() if batch.posted_at else None,
-        "totalDebit": f"{batch.total_debit:.2f}",
-        "totalCredit": f"{batch.total_credit:.2f}",
-        "entries": list(entries.values()),
-    }, indent=2)
+        if line.entry.id not in entries:
+            entry_lines[line.entry.id] = []
+            entries[line.entry.id] = {
+                "id": str(line.entry.id),
+                "date": line.entry.date.isoformat(),
+                "memo": line.entry.memo,
+                "sourceType": line.entry.source_type,
+                "sourceId": str(line.entry.source_id),
+                "lines": entry_lines[line.entry.id],
+            }
+        entry_lines[line.entry.id].append(
+            {
+                "accountCode": line.account.code,
+                "accountName": line.account.name,
+                "debit": f"{line.debit:.2f}",
+                "credit": f"{line.credit:.2f}",
+            }
+        )
+    return json.dumps(
+        {
+            "batch": batch.identifier,
+            "status": batch.status.value,
+            "postedAt": batch.posted_at.isoformat() if batch.posted_at else None,
+            "totalDebit": f"{batch.total_debit:.2f}",
+            "totalCredit": f"{batch.total_credit:.2f}",
+            "entries": list(entries.values()),
+        },
+        indent=2,
+    )
 
 
 def _iif_text(value: str) -> str:
@@ -107,11 +140,20 @@ def _iif(batch: JournalBatch, lines: list[ExportLine]) -> str:
         if tag == "TRNS" and current is not None:
             rows.append("ENDTRNS")
         current = line.entry.id
-        rows.append("\t".join([
-            tag, str(line.entry.id), "GENERAL JOURNAL", line.entry.date.strftime("%m/%d/%Y"),
-            _iif_text(line.account.name), f"{amount:.2f}", f"{batch.identifier}-{line.entry.id}",
-            _iif_text(line.entry.memo),
-        ]))
+        rows.append(
+            "\t".join(
+                [
+                    tag,
+                    str(line.entry.id),
+                    "GENERAL JOURNAL",
+                    line.entry.date.strftime("%m/%d/%Y"),
+                    _iif_text(line.account.name),
+                    f"{amount:.2f}",
+                    f"{batch.identifier}-{line.entry.id}",
+                    _iif_text(line.entry.memo),
+                ]
+            )
+        )
     if current is not None:
         rows.append("ENDTRNS")
     return "\n".join(rows) + "\n"
@@ -123,12 +165,14 @@ def _xero(batch: JournalBatch, lines: list[ExportLine]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["*Narration", "*Date", "Description", "*AccountCode", "*TaxRate", "*Amount"])
     for line in lines:
-        writer.writerow([
-            f"{batch.identifier}-{line.entry.id} {line.entry.memo}"[:255],
-            line.entry.date.strftime("%d/%m/%Y"),
-            line.entry.memo[:255],
-            line.account.code,
-            "Tax Exempt",
-            f"{line.debit - line.credit:.2f}",
-        ])
+        writer.writerow(
+            [
+                f"{batch.identifier}-{line.entry.id} {line.entry.memo}"[:255],
+                line.entry.date.strftime("%d/%m/%Y"),
+                line.entry.memo[:255],
+                line.account.code,
+                "Tax Exempt",
+                f"{line.debit - line.credit:.2f}",
+            ]
+        )
     return out.getvalue()

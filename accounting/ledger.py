@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-
 from typing import Any
 
 from sqlalchemy import BigInteger, func, select, type_coerce
@@ -37,7 +36,9 @@ def _from_hundredths(value: Any) -> Decimal:
     return (Decimal(int(value)) / 100).quantize(CENT)
 
 
-def account_totals(session: Session, account_ids: Sequence[int] | None = None) -> dict[int, tuple[Decimal, Decimal]]:
+def account_totals(
+    session: Session, account_ids: Sequence[int] | None = None
+) -> dict[int, tuple[Decimal, Decimal]]:
     """Posted debit and credit per account, summed by the database in hundredths."""
     stmt = select(
         JournalLine.account_id, _sum_hundredths(JournalLine.debit), _sum_hundredths(JournalLine.credit)
@@ -107,4 +108,6 @@ def deferred_revenue_reconciliation(session: Session) -> Reconciliation:
     for movement in draws:
         if context.lot_type(movement.lot_id).reverse_revenue_when_applied:
             unposted -= movement.value
-    return Reconciliation(ledger_balance=ledger, agreements_total=agreements_total, unposted_activity=unposted)
+    return Reconciliation(
+        ledger_balance=ledger, agreements_total=agreements_total, unposted_activity=unposted
+    )

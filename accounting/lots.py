@@ -67,8 +67,18 @@ def take_fifo(
         take = min(lot.units_remaining, needed)
         if take <= 0:
             continue
-        draws.append(take_from_lot(session, lot, take, kind=kind, date=date, time_entry_id=time_entry_id,
-                                   adjustment_id=adjustment_id, invoice_id=invoice_id))
+        draws.append(
+            take_from_lot(
+                session,
+                lot,
+                take,
+                kind=kind,
+                date=date,
+                time_entry_id=time_entry_id,
+                adjustment_id=adjustment_id,
+                invoice_id=invoice_id,
+            )
+        )
         needed -= take
     if needed > 0:
         raise AssertionError("take_fifo called with more units than the lots hold")

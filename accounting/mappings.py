@@ -15,7 +15,7 @@ from models.enums import AccountType, MappingKind
 SINGLE_ACCOUNT_KINDS = (MappingKind.ACCOUNTS_RECEIVABLE, MappingKind.SERVICE_REVENUE, MappingKind.BREAKAGE)
 
 
-def create_gl_account(session: Session, *, code: str, name: str, type: AccountType) -> GLAccount:  # noqa: A002
+def create_gl_account(session: Session, *, code: str, name: str, type: AccountType) -> GLAccount:
     code = require_text(code, "code", max_length=32)
     if session.scalar(select(GLAccount.id).where(GLAccount.code == code)) is not None:
         raise Conflict(f"a GL account with code {code} exists")
@@ -25,7 +25,9 @@ def create_gl_account(session: Session, *, code: str, name: str, type: AccountTy
     return account
 
 
-def scope_key(kind: MappingKind, agreement_type_id: int | None, category: str | None, subcategory: str | None) -> str:
+def scope_key(
+    kind: MappingKind, agreement_type_id: int | None, category: str | None, subcategory: str | None
+) -> str:
     return f"{kind.value}|{agreement_type_id or ''}|{category or ''}|{subcategory or ''}"
 
 
@@ -103,7 +105,9 @@ class MappingResolver:
         """A block's account: category+subcategory, category, agreement type, default."""
         if category is not None:
             if subcategory is not None:
-                account = self.by_key.get(scope_key(MappingKind.PRODUCT_CATEGORY, None, category, subcategory))
+                account = self.by_key.get(
+                    scope_key(MappingKind.PRODUCT_CATEGORY, None, category, subcategory)
+                )
                 if account is not None:
                     return account
             account = self.by_key.get(scope_key(MappingKind.PRODUCT_CATEGORY, None, category, None))

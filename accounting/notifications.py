@@ -13,12 +13,20 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from accounting import jobs
+from accounting import clock, jobs
 from accounting.agreements import balance
 from accounting.errors import InvalidInput, NotFound
 from accounting.lots import lock_agreement
 from accounting.validation import require_text
-from models import Agreement, AgreementType, Company, Notification, NotificationDelivery, TimeEntry, Webhook, utcnow
+from models import (
+    Agreement,
+    Company,
+    Notification,
+    NotificationDelivery,
+    TimeEntry,
+    Webhook,
+    utcnow,
+)
 from models.enums import AgreementStatus, Coverage, NotificationKind
 
 EMAIL_CHANNEL = "email"
@@ -26,18 +34,28 @@ EMAIL_CHANNEL = "email"
 
 def watched(agreement: Agreement, today: dt.date) -> bool:
     """Only ACTIVE agreements whose endDate is null or not yet past are watched."""
-    return agreement.status is AgreementStatus.ACTIVE and (agreement.end_date is None or agreement.end_date >= today)
+    return agreement.status is AgreementStatus.ACTIVE and (
+        agreement.end_date is None or agreement.end_date >= today
+    )
 
 
 def _raise(
-    session: Session, agreement: Agreement, kind: NotificationKind, key: str, remaining: Decimal,
+    session: Session,
+    agreement: Agreement,
+    kind: NotificationKind,
+    key: str,
+    remaining: Decimal,
     time_entry_id: int | None = None,
 ) -> Notification | None:
     """Insert once: the unique dedupe key makes a second evaluation harmless."""
     if session.scalar(select(Notification.id).where(Notification.dedupe_key == key)) is not None:
         return None
     notification = Notification(
-        agreement_id=agreement.id, kind=kind, units_remaining=remaining, dedupe_key=key, time_entry_id=time_entry_id
+        agreement_id=agreement.id,
+        kind=kind,
+        units_remaining=remaining,
+        dedupe_key=key,
+        time_entry_id=time_entry_id,
     )
     try:
         with session.begin_nested():
@@ -61,30 +79,50 @@ def evaluate_balance(
     if agreement is None:
         raise NotFound("agreement", agreement_id)
     raised: list[Notification] = []
-    if not watched(agreement, today or dt.date.today()):
+    if not watched(agreement, today or clock.today()):
         return raised
-    agreement_type = session.get_one(AgreementType, agreement.agreement_type_id)
     current = balance(session, agreement)
     epoch = agreement.alert_epoch
     if time_entry_id is not None:
         entry = session.get(TimeEntry, time_entry_id)
         if entry is not None and entry.coverage is Coverage.OVERRUN and entry.agreement_id == agreement.id:
-            n = _raise(session, agreement, NotificationKind.OVERRUN, f"OVERRUN:{entry.id}", current.units_remaining,
-                       time_entry_id=entry.id)
+            n = _raise(
+                session,
+                agreement,
+                NotificationKind.OVERRUN,
+                f"OVERRUN:{entry.id}",
+                current.units_remaining,
+                time_entry_id=entry.id,
+            )
             raised += [n] if n else []
     if current.is_low:
-        n = _raise(session, agreement, NotificationKind.LOW_BALANCE, f"LOW_BALANCE:{agreement.id}:{epoch}",
-                   current.units_remaining)
+        n = _raise(
+            session,
+            agreement,
+            NotificationKind.LOW_BALANCE,
+            f"LOW_BALANCE:{agreement.id}:{epoch}",
+            current.units_remaining,
+        )
         raised += [n] if n else []
         if current.units_remaining == 0:
-            n = _raise(session, agreement, NotificationKind.DEPLETED, f"DEPLETED:{agreement.id}:{epoch}",
-                       current.units_remaining)
+            n = _raise(
+                session,
+                agreement,
+                NotificationKind.DEPLETED,
+                f"DEPLETED:{agreement.id}:{epoch}",
+                current.units_remaining,
+            )
             raised += [n] if n else []
-    elif session.scalar(
-        select(Notification.id).where(
-            Notification.dedupe_key.in_([f"LOW_BALANCE:{agreement.id}:{epoch}", f"DEPLETED:{agreement.id}:{epoch}"])
+    elif (
+        session.scalar(
+            select(Notification.id).where(
+                Notification.dedupe_key.in_(
+                    [f"LOW_BALANCE:{agreement.id}:{epoch}", f"DEPLETED:{agreement.id}:{epoch}"]
+                )
+            )
         )
-    ) is not None:
+        is not None
+    ):
         agreement.alert_epoch = epoch + 1
     session.flush()
     return raised
@@ -123,7 +161,9 @@ def plan_deliveries(session: Session, *, notification_id: int, email_enabled: bo
         raise NotFound("notification", notification_id)
     agreement = session.get_one(Agreement, notification.agreement_id)
     company = session.get_one(Company, agreement.company_id)
-    webhooks = {f"webhook:{w.id}": w for w in session.scalars(select(Webhook).where(Webhook.active.is_(True)))}
+    webhooks = {
+        f"webhook:{w.id}": w for w in session.scalars(select(Webhook).where(Webhook.active.is_(True)))
+    }
     channels = list(webhooks)
     if email_enabled and company.billing_email:
         channels.append(EMAIL_CHANNEL)
@@ -137,7 +177,9 @@ def plan_deliveries(session: Session, *, notification_id: int, email_enabled: bo
         if channel not in existing:
             try:
                 with session.begin_nested():
-                    delivery = NotificationDelivery(notification_id=notification_id, channel=channel, attempts=0)
+                    delivery = NotificationDelivery(
+                        notification_id=notification_id, channel=channel, attempts=0
+                    )
                     session.add(delivery)
                 existing[channel] = delivery
             except IntegrityError:

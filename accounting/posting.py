@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -108,7 +108,9 @@ def _by_lot(movements: Iterable[LotMovement]) -> dict[int, Decimal]:
     return dict(sorted(totals.items()))
 
 
-def pending_drafts(session: Session, *, through_date: dt.date | None = None) -> tuple[list[DraftEntry], Context]:
+def pending_drafts(
+    session: Session, *, through_date: dt.date | None = None
+) -> tuple[list[DraftEntry], Context]:
     """Every invoice and event that no batch holds (dated on or before through_date),
     as balanced draft entries in date order."""
 
@@ -143,7 +145,9 @@ def pending_drafts(session: Session, *, through_date: dt.date | None = None) -> 
             usage_by_invoice[invoice_id or 0].append(movement)
             movements.append(movement)
         for invoice_id, covered in session.execute(
-            select(TimeEntry.usage_invoice_id, TimeEntry.covered_value).where(TimeEntry.usage_invoice_id.in_(ids))
+            select(TimeEntry.usage_invoice_id, TimeEntry.covered_value).where(
+                TimeEntry.usage_invoice_id.in_(ids)
+            )
         ):
             covered_by_invoice[invoice_id or 0] += covered
     refunds: dict[int, list[LotMovement]] = defaultdict(list)
@@ -160,7 +164,8 @@ def pending_drafts(session: Session, *, through_date: dt.date | None = None) -> 
     for ids in _chunks([e.id for e in reversals]):
         for m in session.scalars(
             select(LotMovement).where(
-                LotMovement.time_entry_id.in_(ids), LotMovement.kind.in_([MovementKind.USAGE, MovementKind.REVERSAL])
+                LotMovement.time_entry_id.in_(ids),
+                LotMovement.kind.in_([MovementKind.USAGE, MovementKind.REVERSAL]),
             )
         ):
             reversal_moves[m.time_entry_id or 0].append(m)
@@ -178,21 +183,28 @@ def pending_drafts(session: Session, *, through_date: dt.date | None = None) -> 
         | {e.agreement_id for e in reversals if e.agreement_id},
     )
     lots_by_addition = {lot.addition_id: lot for lot in context.lots.values() if lot.addition_id}
-    companies = {c.id: c.identifier for c in session.scalars(
-        select(Company).where(Company.id.in_({i.company_id for i in invoices} | {e.company_id for e in reversals}))
-    )}
+    companies = {
+        c.id: c.identifier
+        for c in session.scalars(
+            select(Company).where(
+                Company.id.in_({i.company_id for i in invoices} | {e.company_id for e in reversals})
+            )
+        )
+    }
 
     drafts: list[DraftEntry] = []
     for invoice in invoices:
-        memo = f"{invoice.kind.value} invoice {invoice.number} {companies.get(invoice.company_id, '')}".strip()
+        memo = (
+            f"{invoice.kind.value} invoice {invoice.number} {companies.get(invoice.company_id, '')}".strip()
+        )
         draft = DraftEntry(INVOICE, invoice.id, invoice.date, memo)
         if invoice.kind is InvoiceKind.PREPAID_PURCHASE:
             lot = lots_by_addition[additions[invoice.id].id]
             draft.debit(AR, invoice.total)
             draft.credit(lot_ref(lot.id), invoice.total)
         elif invoice.kind is InvoiceKind.AGREEMENT_USAGE:
-            assert invoice.agreement_id is not None
-            if context.reverses_revenue(invoice.agreement_id):
+            # A usage invoice always belongs to an agreement.
+            if invoice.agreement_id is not None and context.reverses_revenue(invoice.agreement_id):
                 released = _by_lot(usage_by_invoice[invoice.id])
                 for lot_id, value in released.items():
                     draft.debit(lot_ref(lot_id), value)
@@ -213,7 +225,9 @@ def pending_drafts(session: Session, *, through_date: dt.date | None = None) -> 
         drafts.append(draft)
 
     for adjustment in adjustments:
-        draft = DraftEntry(ADJUSTMENT, adjustment.id, adjustment.date, f"Write-off: {adjustment.reason}"[:500])
+        draft = DraftEntry(
+            ADJUSTMENT, adjustment.id, adjustment.date, f"Write-off: {adjustment.reason}"[:500]
+        )
         written = _by_lot(write_offs[adjustment.id])
         for lot_id, value in written.items():
             draft.debit(lot_ref(lot_id), value)
@@ -221,15 +235,16 @@ def pending_drafts(session: Session, *, through_date: dt.date | None = None) -> 
         drafts.append(draft)
 
     for expiry in expiries:
-        draft = DraftEntry(LOT_EXPIRY, expiry.id, expiry.date, f"Expiry of {expiry.units} units of lot {expiry.lot_id}")
+        draft = DraftEntry(
+            LOT_EXPIRY, expiry.id, expiry.date, f"Expiry of {expiry.units} units of lot {expiry.lot_id}"
+        )
         draft.debit(lot_ref(expiry.lot_id), expiry.value)
         draft.credit(BREAKAGE, expiry.value)
         drafts.append(draft)
 
     for entry in reversals:
-        assert entry.reversed_on is not None
         memo = f"Reversal of time entry {entry.id} {companies.get(entry.company_id, '')}".strip()
-        draft = DraftEntry(REVERSAL, entry.id, entry.reversed_on, memo)
+        draft = DraftEntry(REVERSAL, entry.id, entry.reversed_on or entry.date, memo)
         moves = reversal_moves[entry.id]
         restored = _by_lot(m for m in moves if m.kind is MovementKind.REVERSAL)
         released = _by_lot(m for m in moves if m.kind is MovementKind.USAGE)
@@ -255,7 +270,11 @@ def pending_drafts(session: Session, *, through_date: dt.date | None = None) -> 
 
 
 def load_context(
-    session: Session, *, lot_ids: set[int], addition_ids: set[int] = frozenset(), agreement_ids: set[int] = frozenset()  # type: ignore[assignment]
+    session: Session,
+    *,
+    lot_ids: Collection[int],
+    addition_ids: Collection[int] = (),
+    agreement_ids: Collection[int] = (),
 ) -> Context:
     lots: dict[int, Lot] = {}
     for ids in _chunks(sorted(lot_ids)):
@@ -269,7 +288,9 @@ def load_context(
     types = {
         t.id: t
         for t in session.scalars(
-            select(AgreementType).where(AgreementType.id.in_({a.agreement_type_id for a in agreements.values()}))
+            select(AgreementType).where(
+                AgreementType.id.in_({a.agreement_type_id for a in agreements.values()})
+            )
         )
     }
     addition_ids = set(addition_ids) | {lot.addition_id for lot in lots.values() if lot.addition_id}

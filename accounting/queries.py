@@ -135,7 +135,7 @@ class Page(Generic[M]):
 
 def paginate(
     session: Session,
-    stmt: Select[tuple[M]],
+    stmt: Select[M],
     model: type[M],
     *,
     first: int | None,
@@ -277,7 +277,9 @@ def notifications(
     stmt = select(Notification)
     own = _own_company(principal)
     if own is not None:
-        stmt = stmt.join(Agreement, Agreement.id == Notification.agreement_id).where(Agreement.company_id == own)
+        stmt = stmt.join(Agreement, Agreement.id == Notification.agreement_id).where(
+            Agreement.company_id == own
+        )
     if agreement_id is not None:
         stmt = stmt.where(Notification.agreement_id == agreement_id)
     return paginate(session, stmt, Notification, first=first, after=after)
@@ -384,30 +386,39 @@ def agreements_of_companies(
     session: Session, principal: Principal, company_ids: Iterable[int]
 ) -> dict[int, list[Agreement]]:
     may_read(principal, AGREEMENTS)
-    return _grouped(session, Agreement, Agreement.company_id, company_ids,
-                    *_own_filter(principal, Agreement.company_id))
+    return _grouped(
+        session, Agreement, Agreement.company_id, company_ids, *_own_filter(principal, Agreement.company_id)
+    )
 
 
 def time_entries_of_agreements(
     session: Session, principal: Principal, agreement_ids: Iterable[int]
 ) -> dict[int, list[TimeEntry]]:
     may_read(principal, TIME)
-    return _grouped(session, TimeEntry, TimeEntry.agreement_id, agreement_ids,
-                    *_own_filter(principal, TimeEntry.company_id))
+    return _grouped(
+        session,
+        TimeEntry,
+        TimeEntry.agreement_id,
+        agreement_ids,
+        *_own_filter(principal, TimeEntry.company_id),
+    )
 
 
 def invoices_of_agreements(
     session: Session, principal: Principal, agreement_ids: Iterable[int]
 ) -> dict[int, list[Invoice]]:
     may_read(principal, INVOICES)
-    return _grouped(session, Invoice, Invoice.agreement_id, agreement_ids,
-                    *_own_filter(principal, Invoice.company_id))
+    return _grouped(
+        session, Invoice, Invoice.agreement_id, agreement_ids, *_own_filter(principal, Invoice.company_id)
+    )
 
 
 def invoices_by_ids(session: Session, principal: Principal, ids: Iterable[int]) -> dict[int, Invoice]:
     may_read(principal, INVOICES)
     own = _own_company(principal)
-    return {i: row for i, row in by_ids(session, Invoice, ids).items() if own is None or row.company_id == own}
+    return {
+        i: row for i, row in by_ids(session, Invoice, ids).items() if own is None or row.company_id == own
+    }
 
 
 def additions_of_agreements(session: Session, agreement_ids: Iterable[int]) -> dict[int, list[Addition]]:
@@ -437,7 +448,9 @@ def lines_of_invoices(session: Session, invoice_ids: Iterable[int]) -> dict[int,
     return grouped
 
 
-def journal_batches_by_ids(session: Session, principal: Principal, ids: Iterable[int]) -> dict[int, JournalBatch]:
+def journal_batches_by_ids(
+    session: Session, principal: Principal, ids: Iterable[int]
+) -> dict[int, JournalBatch]:
     may_read(principal, LEDGER)
     return by_ids(session, JournalBatch, ids)
 
@@ -446,7 +459,9 @@ def entries_of_batches(session: Session, batch_ids: Iterable[int]) -> dict[int, 
     grouped: dict[int, list[JournalEntry]] = defaultdict(list)
     for chunk in _chunks(batch_ids):
         stmt = (
-            select(JournalEntry).where(JournalEntry.batch_id.in_(chunk)).order_by(JournalEntry.date, JournalEntry.id)
+            select(JournalEntry)
+            .where(JournalEntry.batch_id.in_(chunk))
+            .order_by(JournalEntry.date, JournalEntry.id)
         )
         for entry in session.scalars(stmt):
             grouped[entry.batch_id].append(entry)

@@ -31,7 +31,12 @@ def next_numbers(session: Session, name: str, count: int) -> range:
     The lock is held until the transaction ends, so a rolled-back transaction
     gives its numbers back.
     """
-    stmt = update(Counter).where(Counter.name == name).values(value=Counter.value + count).returning(Counter.value)
+    stmt = (
+        update(Counter)
+        .where(Counter.name == name)
+        .values(value=Counter.value + count)
+        .returning(Counter.value)
+    )
     value = session.execute(stmt).scalar_one_or_none()
     if value is None:
         try:

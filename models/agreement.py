@@ -32,14 +32,18 @@ def _enum(cls: type) -> Enum:
 agreement_type_excluded_work_type = Table(
     "agreement_type_excluded_work_type",
     Base.metadata,
-    Column("agreement_type_id", IdType, ForeignKey("agreement_type.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "agreement_type_id", IdType, ForeignKey("agreement_type.id", ondelete="CASCADE"), primary_key=True
+    ),
     Column("work_type_id", IdType, ForeignKey("work_type.id", ondelete="RESTRICT"), primary_key=True),
 )
 
 agreement_type_excluded_work_role = Table(
     "agreement_type_excluded_work_role",
     Base.metadata,
-    Column("agreement_type_id", IdType, ForeignKey("agreement_type.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "agreement_type_id", IdType, ForeignKey("agreement_type.id", ondelete="CASCADE"), primary_key=True
+    ),
     Column("work_role_id", IdType, ForeignKey("work_role.id", ondelete="RESTRICT"), primary_key=True),
 )
 
@@ -48,7 +52,9 @@ class AgreementType(Model):
     __tablename__ = "agreement_type"
     __table_args__ = (
         CheckConstraint("expire_after_months IS NULL OR expire_after_months > 0", name="expiry_positive"),
-        CheckConstraint("low_balance_threshold IS NULL OR low_balance_threshold >= 0", name="threshold_not_negative"),
+        CheckConstraint(
+            "low_balance_threshold IS NULL OR low_balance_threshold >= 0", name="threshold_not_negative"
+        ),
         CheckConstraint(
             "low_balance_percent IS NULL OR (low_balance_percent >= 0 AND low_balance_percent <= 10000)",
             name="percent_range",
@@ -76,12 +82,16 @@ class Agreement(Model):
     __tablename__ = "agreement"
     __table_args__ = (
         CheckConstraint("end_date IS NULL OR end_date >= start_date", name="dates_ordered"),
-        CheckConstraint("low_balance_threshold IS NULL OR low_balance_threshold >= 0", name="threshold_not_negative"),
+        CheckConstraint(
+            "low_balance_threshold IS NULL OR low_balance_threshold >= 0", name="threshold_not_negative"
+        ),
         Index("ix_agreement_company_status", "company_id", "status"),
     )
 
     company_id: Mapped[int] = mapped_column(ForeignKey("company.id", ondelete="RESTRICT"))
-    agreement_type_id: Mapped[int] = mapped_column(ForeignKey("agreement_type.id", ondelete="RESTRICT"), index=True)
+    agreement_type_id: Mapped[int] = mapped_column(
+        ForeignKey("agreement_type.id", ondelete="RESTRICT"), index=True
+    )
     name: Mapped[str] = mapped_column(String(200))
     status: Mapped[AgreementStatus] = mapped_column(_enum(AgreementStatus), default=AgreementStatus.ACTIVE)
     start_date: Mapped[dt.date] = mapped_column(Date)
@@ -131,4 +141,6 @@ class Adjustment(Model):
     date: Mapped[dt.date] = mapped_column(Date)
     # Paid value written off to breakage (negative adjustments); posted in a batch.
     value: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0.00"))
-    batch_id: Mapped[int | None] = mapped_column(ForeignKey("journal_batch.id", ondelete="RESTRICT"), index=True)
+    batch_id: Mapped[int | None] = mapped_column(
+        ForeignKey("journal_batch.id", ondelete="RESTRICT"), index=True
+    )

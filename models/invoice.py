@@ -40,4 +40,6 @@ class InvoiceLine(Model):
     quantity: Mapped[Decimal] = mapped_column(Money())
     unit_price: Mapped[Decimal] = mapped_column(Money())
     amount: Mapped[Decimal] = mapped_column(Money())
-    time_entry_id: Mapped[int | None] = mapped_column(ForeignKey("time_entry.id", ondelete="RESTRICT"), index=True)
+    time_entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("time_entry.id", ondelete="RESTRICT"), index=True
+    )

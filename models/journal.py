@@ -24,7 +24,9 @@ class GLMapping(Model):
     __tablename__ = "gl_mapping"
 
     kind: Mapped[MappingKind] = mapped_column(Enum(MappingKind, native_enum=False, length=32))
-    agreement_type_id: Mapped[int | None] = mapped_column(ForeignKey("agreement_type.id", ondelete="RESTRICT"))
+    agreement_type_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agreement_type.id", ondelete="RESTRICT")
+    )
     category: Mapped[str | None] = mapped_column(String(100))
     subcategory: Mapped[str | None] = mapped_column(String(100))
     # kind|type|category|subcategory: one mapping per scope (NULLs never collide in UNIQUE).

@@ -26,8 +26,12 @@ class Lot(Model):
 
     agreement_id: Mapped[int] = mapped_column(ForeignKey("agreement.id", ondelete="RESTRICT"))
     source: Mapped[LotSource] = mapped_column(Enum(LotSource, native_enum=False, length=32))
-    addition_id: Mapped[int | None] = mapped_column(ForeignKey("addition.id", ondelete="RESTRICT"), unique=True)
-    adjustment_id: Mapped[int | None] = mapped_column(ForeignKey("adjustment.id", ondelete="RESTRICT"), unique=True)
+    addition_id: Mapped[int | None] = mapped_column(
+        ForeignKey("addition.id", ondelete="RESTRICT"), unique=True
+    )
+    adjustment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("adjustment.id", ondelete="RESTRICT"), unique=True
+    )
     units: Mapped[Decimal] = mapped_column(Money())
     unit_price: Mapped[Decimal] = mapped_column(Money())
     units_remaining: Mapped[Decimal] = mapped_column(Money())
@@ -59,8 +63,14 @@ class LotMovement(Model):
     # The change of the lot's deferred value: round(before) - round(after), as a magnitude.
     value: Mapped[Decimal] = mapped_column(Money())
     date: Mapped[dt.date] = mapped_column(Date)
-    time_entry_id: Mapped[int | None] = mapped_column(ForeignKey("time_entry.id", ondelete="RESTRICT"), index=True)
-    adjustment_id: Mapped[int | None] = mapped_column(ForeignKey("adjustment.id", ondelete="RESTRICT"), index=True)
+    time_entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("time_entry.id", ondelete="RESTRICT"), index=True
+    )
+    adjustment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("adjustment.id", ondelete="RESTRICT"), index=True
+    )
     invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id", ondelete="RESTRICT"), index=True)
     # Expiries are events of their own, posted by a batch.
-    batch_id: Mapped[int | None] = mapped_column(ForeignKey("journal_batch.id", ondelete="RESTRICT"), index=True)
+    batch_id: Mapped[int | None] = mapped_column(
+        ForeignKey("journal_batch.id", ondelete="RESTRICT"), index=True
+    )

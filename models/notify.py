@@ -37,7 +37,9 @@ class NotificationDelivery(Model):
     """One channel of one notification: a webhook or the company's billing e-mail."""
 
     __tablename__ = "notification_delivery"
-    __table_args__ = (UniqueConstraint("notification_id", "channel", name="uq_notification_delivery_channel"),)
+    __table_args__ = (
+        UniqueConstraint("notification_id", "channel", name="uq_notification_delivery_channel"),
+    )
 
     notification_id: Mapped[int] = mapped_column(ForeignKey("notification.id", ondelete="RESTRICT"))
     channel: Mapped[str] = mapped_column(String(64))

@@ -18,7 +18,9 @@ class OutboxJob(Model):
     actor: Mapped[str] = mapped_column(String(64))
     # JSON object of keyword arguments: ids and dates, never objects.
     args: Mapped[str] = mapped_column(Text)
-    status: Mapped[JobStatus] = mapped_column(Enum(JobStatus, native_enum=False, length=32), default=JobStatus.PENDING)
+    status: Mapped[JobStatus] = mapped_column(
+        Enum(JobStatus, native_enum=False, length=32), default=JobStatus.PENDING
+    )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

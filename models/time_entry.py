@@ -31,7 +31,9 @@ class TimeEntry(Model):
     work_role_id: Mapped[int] = mapped_column(ForeignKey("work_role.id", ondelete="RESTRICT"))
     date: Mapped[dt.date] = mapped_column(Date)
     hours: Mapped[Decimal] = mapped_column(Money())
-    billable_option: Mapped[BillableOption] = mapped_column(Enum(BillableOption, native_enum=False, length=32))
+    billable_option: Mapped[BillableOption] = mapped_column(
+        Enum(BillableOption, native_enum=False, length=32)
+    )
     notes: Mapped[str | None] = mapped_column(Text)
     coverage: Mapped[Coverage] = mapped_column(Enum(Coverage, native_enum=False, length=32))
     # List value: round(hours x role rate x type multiplier), and the part of it covered.
@@ -41,8 +43,12 @@ class TimeEntry(Model):
     hours_billable: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0.00"))
     amount_billable: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0.00"))
     billed: Mapped[bool] = mapped_column(Boolean, default=False)
-    usage_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id", ondelete="RESTRICT"), index=True)
-    standard_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id", ondelete="RESTRICT"), index=True)
+    usage_invoice_id: Mapped[int | None] = mapped_column(
+        ForeignKey("invoice.id", ondelete="RESTRICT"), index=True
+    )
+    standard_invoice_id: Mapped[int | None] = mapped_column(
+        ForeignKey("invoice.id", ondelete="RESTRICT"), index=True
+    )
     reversed: Mapped[bool] = mapped_column(Boolean, default=False)
     reversed_on: Mapped[dt.date | None] = mapped_column(Date)
     # A reversal is an event of its own, posted by the next batch.

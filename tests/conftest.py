@@ -142,7 +142,8 @@ def session(db: Engine) -> Iterator[Session]:
 
 def pytest_report_header(config: pytest.Config) -> str:
     url = backend_url()
-    return f"blocktime backend: {'postgresql ' + url if url else 'sqlite (temporary file)'}; redis: {os.environ.get('REDIS_URL') or 'in-process broker'}"
+    database = f"postgresql {url}" if url else "sqlite (temporary file)"
+    return f"blocktime backend: {database}; redis: {os.environ.get('REDIS_URL') or 'in-process broker'}"
 
 
 ROOT = Path(__file__).resolve().parent.parent

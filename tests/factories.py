@@ -28,9 +28,15 @@ class Books:
 def chart_of_accounts(session: Session, *, map_agreement_type_default: bool = True) -> Books:
     """Accounts 1100 AR, 2400 Deferred Revenue, 4000 Service Revenue, 4200 Breakage (SPEC §4)."""
     books = Books(
-        ar=mappings.create_gl_account(session, code="1100", name="Accounts Receivable", type=AccountType.ASSET),
-        deferred=mappings.create_gl_account(session, code="2400", name="Deferred Revenue", type=AccountType.LIABILITY),
-        revenue=mappings.create_gl_account(session, code="4000", name="Service Revenue", type=AccountType.REVENUE),
+        ar=mappings.create_gl_account(
+            session, code="1100", name="Accounts Receivable", type=AccountType.ASSET
+        ),
+        deferred=mappings.create_gl_account(
+            session, code="2400", name="Deferred Revenue", type=AccountType.LIABILITY
+        ),
+        revenue=mappings.create_gl_account(
+            session, code="4000", name="Service Revenue", type=AccountType.REVENUE
+        ),
         breakage=mappings.create_gl_account(session, code="4200", name="Breakage", type=AccountType.REVENUE),
     )
     mappings.set_gl_mapping(session, kind=MappingKind.ACCOUNTS_RECEIVABLE, account_id=books.ar.id)
@@ -64,7 +70,7 @@ def block_time_type(
     units: ApplicationUnits = ApplicationUnits.HOURS,
     reverse_revenue: bool = True,
     allow_overruns: bool = False,
-    threshold: Decimal | None = D("2"),
+    threshold: Decimal | None = Decimal("2"),
     expire_after_months: int | None = None,
     exclude_after_hours: bool = True,
 ) -> AgreementType:
@@ -91,7 +97,9 @@ def agreement(
     billing_email: str | None = "billing@acme.example",
     allow_overruns: bool | None = None,
 ) -> Agreement:
-    company = catalog.create_company(session, identifier=identifier, name=f"{identifier} Inc.", billing_email=billing_email)
+    company = catalog.create_company(
+        session, identifier=identifier, name=f"{identifier} Inc.", billing_email=billing_email
+    )
     return agreements.create_agreement(
         session,
         company_id=company.id,

@@ -14,8 +14,7 @@ from sqlalchemy import Engine, func, select
 
 from accounting import agreements, drawdown
 from accounting.errors import DomainError
-from models import LotMovement, TimeEntry
-from models import Agreement
+from models import Agreement, LotMovement, TimeEntry
 from models.db import make_engine, unit_of_work
 from tests import factories
 from tests.conftest import migrate, postgres_url, reset_database, throwaway_postgres_database
@@ -59,8 +58,15 @@ def _log_one(engine: Engine, ids: tuple[int, int, int, int]) -> str:
     agreement_id, company_id, work_type_id, role_id = ids
     try:
         with unit_of_work(engine) as session:
-            drawdown.log_time(session, company_id=company_id, agreement_id=agreement_id, work_type_id=work_type_id,
-                              work_role_id=role_id, date=DAY, hours=D("1"))
+            drawdown.log_time(
+                session,
+                company_id=company_id,
+                agreement_id=agreement_id,
+                work_type_id=work_type_id,
+                work_role_id=role_id,
+                date=DAY,
+                hours=D("1"),
+            )
         return "ok"
     except DomainError as exc:
         return exc.code

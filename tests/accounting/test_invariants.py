@@ -27,9 +27,17 @@ days = st.integers(min_value=0, max_value=120)
 
 operations = st.one_of(
     st.tuples(st.just("purchase"), st.integers(0, 2), hundredths, prices, days),
-    st.tuples(st.just("adjust"), st.integers(0, 2), st.integers(-800, 800).filter(bool).map(lambda n: D(n) / 100)),
-    st.tuples(st.just("time"), st.integers(0, 2), hundredths, st.sampled_from(["remote", "after_hours"]),
-              st.sampled_from(list(BillableOption)), days),
+    st.tuples(
+        st.just("adjust"), st.integers(0, 2), st.integers(-800, 800).filter(bool).map(lambda n: D(n) / 100)
+    ),
+    st.tuples(
+        st.just("time"),
+        st.integers(0, 2),
+        hundredths,
+        st.sampled_from(["remote", "after_hours"]),
+        st.sampled_from(list(BillableOption)),
+        days,
+    ),
     st.tuples(st.just("reverse"), st.integers(0, 50)),
     st.tuples(st.just("expire"), days),
     st.tuples(st.just("bill"), days),
@@ -40,7 +48,8 @@ operations = st.one_of(
 def check_invariants(session: Session, deals: list) -> None:  # type: ignore[type-arg]
     for entry_id, debit, credit in session.execute(
         select(JournalLine.entry_id, func.sum(JournalLine.debit), func.sum(JournalLine.credit)).group_by(
-            JournalLine.entry_id)
+            JournalLine.entry_id
+        )
     ):
         assert debit == credit, f"journal entry {entry_id} does not balance"
     trial = ledger.trial_balance(session)
@@ -49,7 +58,8 @@ def check_invariants(session: Session, deals: list) -> None:  # type: ignore[typ
     for deal in deals:
         b = agreements.balance(session, deal)
         lots_remaining = session.scalar(
-            select(func.coalesce(func.sum(Lot.units_remaining), 0)).where(Lot.agreement_id == deal.id))
+            select(func.coalesce(func.sum(Lot.units_remaining), 0)).where(Lot.agreement_id == deal.id)
+        )
         assert b.units_remaining == D(lots_remaining or 0)
         assert b.units_remaining == b.units_purchased - b.units_applied - b.units_expired
         assert b.units_remaining >= 0
@@ -70,14 +80,27 @@ def _replay(session: Session, ops: list) -> None:  # type: ignore[type-arg]
     factories.chart_of_accounts(session)
     rates = factories.rates(session)
     hours_type = factories.block_time_type(session, rates=rates, allow_overruns=True, expire_after_months=2)
-    amount_type = factories.block_time_type(session, rates=rates, name="Credit", units=ApplicationUnits.AMOUNT,
-                                            expire_after_months=3, threshold=D("100"))
-    at_purchase = factories.block_time_type(session, rates=rates, name="Revenue at purchase",
-                                            reverse_revenue=False, allow_overruns=True, expire_after_months=1)
+    amount_type = factories.block_time_type(
+        session,
+        rates=rates,
+        name="Credit",
+        units=ApplicationUnits.AMOUNT,
+        expire_after_months=3,
+        threshold=D("100"),
+    )
+    at_purchase = factories.block_time_type(
+        session,
+        rates=rates,
+        name="Revenue at purchase",
+        reverse_revenue=False,
+        allow_overruns=True,
+        expire_after_months=1,
+    )
     # Revenue at purchase credits a revenue account, never the deferred liability.
     income = mappings.create_gl_account(session, code="4100", name="Block Revenue", type=AccountType.REVENUE)
-    mappings.set_gl_mapping(session, kind=MappingKind.AGREEMENT_TYPE, agreement_type_id=at_purchase.id,
-                            account_id=income.id)
+    mappings.set_gl_mapping(
+        session, kind=MappingKind.AGREEMENT_TYPE, agreement_type_id=at_purchase.id, account_id=income.id
+    )
     deals = [
         factories.agreement(session, agreement_type=hours_type, identifier="ACME", start=START),
         factories.agreement(session, agreement_type=amount_type, identifier="GLOBEX", start=START),
@@ -91,14 +114,24 @@ def _replay(session: Session, ops: list) -> None:  # type: ignore[type-arg]
             _, which, units, price, day = op
             # AMOUNT credit sells at 0.50-1.00 per unit of value; HOURS blocks at any price.
             unit_price = D(int(price * 100) % 51 + 50) / 100 if which == 1 else price
-            agreements.purchase_block(session, agreement_id=deals[which].id, units=units * (100 if which == 1 else 1),
-                                      unit_price=unit_price, effective_date=START + dt.timedelta(days=day))
+            agreements.purchase_block(
+                session,
+                agreement_id=deals[which].id,
+                units=units * (100 if which == 1 else 1),
+                unit_price=unit_price,
+                effective_date=START + dt.timedelta(days=day),
+            )
         elif kind == "adjust":
             _, which, units = op
             try:
                 with session.begin_nested():
-                    agreements.adjust_agreement(session, agreement_id=deals[which].id, units=units,
-                                                reason="property test", today=START + dt.timedelta(days=30))
+                    agreements.adjust_agreement(
+                        session,
+                        agreement_id=deals[which].id,
+                        units=units,
+                        reason="property test",
+                        today=START + dt.timedelta(days=30),
+                    )
             except InsufficientBalance:
                 pass
         elif kind == "time":
@@ -106,17 +139,27 @@ def _replay(session: Session, ops: list) -> None:  # type: ignore[type-arg]
             try:
                 with session.begin_nested():
                     drawdown.log_time(
-                        session, company_id=deals[which].company_id, agreement_id=deals[which].id,
-                        work_type_id=getattr(rates, work).id, work_role_id=rates.engineer.id,
-                        date=START + dt.timedelta(days=day), hours=hours, billable_option=option)
+                        session,
+                        company_id=deals[which].company_id,
+                        agreement_id=deals[which].id,
+                        work_type_id=getattr(rates, work).id,
+                        work_role_id=rates.engineer.id,
+                        date=START + dt.timedelta(days=day),
+                        hours=hours,
+                        billable_option=option,
+                    )
             except InsufficientBalance:
                 assert which == 1
         elif kind == "reverse":
-            entries = session.scalars(select(TimeEntry).where(TimeEntry.reversed.is_(False))
-                                      .order_by(TimeEntry.id)).all()
+            entries = session.scalars(
+                select(TimeEntry).where(TimeEntry.reversed.is_(False)).order_by(TimeEntry.id)
+            ).all()
             if entries:
-                drawdown.reverse_time_entry(session, time_entry_id=entries[op[1] % len(entries)].id,
-                                            today=START + dt.timedelta(days=60))
+                drawdown.reverse_time_entry(
+                    session,
+                    time_entry_id=entries[op[1] % len(entries)].id,
+                    today=START + dt.timedelta(days=60),
+                )
         elif kind == "expire":
             expiry.expire_blocks(session, as_of=START + dt.timedelta(days=op[1] * 2))
         elif kind == "bill":
@@ -137,8 +180,11 @@ def _replay(session: Session, ops: list) -> None:  # type: ignore[type-arg]
 
 
 class TestInvariants:
-    @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                      HealthCheck.too_slow])
+    @settings(
+        max_examples=120,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
     @given(ops=st.lists(operations, min_size=1, max_size=25))
     def test_random_histories_keep_the_books_balanced(self, engine: Engine, ops: list) -> None:  # type: ignore[type-arg]
         replay(engine, ops)

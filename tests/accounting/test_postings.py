@@ -46,78 +46,139 @@ class TestReverseRevenueWhenApplied:
     def test_purchase_credits_the_blocks_deferred_account(self, setup) -> None:  # type: ignore[no-untyped-def]
         session, _, rates = setup
         acme = factories.agreement(session, agreement_type=factories.block_time_type(session, rates=rates))
-        agreements.purchase_block(session, agreement_id=acme.id, units=D("4"), unit_price=D("125.50"), effective_date=DAY)
+        agreements.purchase_block(
+            session, agreement_id=acme.id, units=D("4"), unit_price=D("125.50"), effective_date=DAY
+        )
         assert posted(session, post(session)) == [
-            ("INVOICE", "1100", D("502.00"), D("0.00")), ("INVOICE", "2400", D("0.00"), D("502.00"))]
+            ("INVOICE", "1100", D("502.00"), D("0.00")),
+            ("INVOICE", "2400", D("0.00"), D("502.00")),
+        ]
 
     def test_usage_releases_paid_value_of_each_lot_drawn(self, setup) -> None:  # type: ignore[no-untyped-def]
         session, _, rates = setup
         acme = factories.agreement(session, agreement_type=factories.block_time_type(session, rates=rates))
-        agreements.purchase_block(session, agreement_id=acme.id, units=D("1"), unit_price=D("100.00"), effective_date=DAY)
-        agreements.purchase_block(session, agreement_id=acme.id, units=D("3"), unit_price=D("90.00"), effective_date=DAY)
+        agreements.purchase_block(
+            session, agreement_id=acme.id, units=D("1"), unit_price=D("100.00"), effective_date=DAY
+        )
+        agreements.purchase_block(
+            session, agreement_id=acme.id, units=D("3"), unit_price=D("90.00"), effective_date=DAY
+        )
         post(session)
-        drawdown.log_time(session, company_id=acme.company_id, agreement_id=acme.id, work_type_id=rates.remote.id,
-                          work_role_id=rates.engineer.id, date=DAY, hours=D("2"))
+        drawdown.log_time(
+            session,
+            company_id=acme.company_id,
+            agreement_id=acme.id,
+            work_type_id=rates.remote.id,
+            work_role_id=rates.engineer.id,
+            date=DAY,
+            hours=D("2"),
+        )
         billing.run_billing(session, through_date=DAY)
         assert posted(session, post(session)) == [
-            ("INVOICE", "2400", D("100.00"), D("0.00")), ("INVOICE", "2400", D("90.00"), D("0.00")),
-            ("INVOICE", "4000", D("0.00"), D("190.00"))]
+            ("INVOICE", "2400", D("100.00"), D("0.00")),
+            ("INVOICE", "2400", D("90.00"), D("0.00")),
+            ("INVOICE", "4000", D("0.00"), D("190.00")),
+        ]
 
     def test_standard_invoice_debits_receivables_at_list_value(self, setup) -> None:  # type: ignore[no-untyped-def]
         session, _, rates = setup
         acme = factories.agreement(session, agreement_type=factories.block_time_type(session, rates=rates))
-        entry = drawdown.log_time(session, company_id=acme.company_id, agreement_id=acme.id,
-                                  work_type_id=rates.after_hours.id, work_role_id=rates.engineer.id, date=DAY,
-                                  hours=D("1.25"))
+        entry = drawdown.log_time(
+            session,
+            company_id=acme.company_id,
+            agreement_id=acme.id,
+            work_type_id=rates.after_hours.id,
+            work_role_id=rates.engineer.id,
+            date=DAY,
+            hours=D("1.25"),
+        )
         assert entry.coverage.value == "EXCLUDED_WORK_TYPE" and entry.amount_billable == D("281.25")
         (invoice,) = billing.run_billing(session, through_date=DAY)
         assert invoice.kind is InvoiceKind.STANDARD and invoice.total == D("281.25")
         assert posted(session, post(session)) == [
-            ("INVOICE", "1100", D("281.25"), D("0.00")), ("INVOICE", "4000", D("0.00"), D("281.25"))]
+            ("INVOICE", "1100", D("281.25"), D("0.00")),
+            ("INVOICE", "4000", D("0.00"), D("281.25")),
+        ]
 
     def test_expiry_and_write_off_move_paid_value_to_breakage(self, setup) -> None:  # type: ignore[no-untyped-def]
         session, _, rates = setup
         block = factories.block_time_type(session, rates=rates, expire_after_months=1)
         acme = factories.agreement(session, agreement_type=block)
-        agreements.purchase_block(session, agreement_id=acme.id, units=D("3"), unit_price=D("33.33"), effective_date=DAY)
+        agreements.purchase_block(
+            session, agreement_id=acme.id, units=D("3"), unit_price=D("33.33"), effective_date=DAY
+        )
         post(session)
-        adjustment = agreements.adjust_agreement(session, agreement_id=acme.id, units=D("-1"), reason="goodwill",
-                                                 today=DAY)
+        adjustment = agreements.adjust_agreement(
+            session, agreement_id=acme.id, units=D("-1"), reason="goodwill", today=DAY
+        )
         assert adjustment.value == D("33.33")
         (expired,) = expiry.expire_blocks(session, as_of=dt.date(2026, 3, 2))
         assert (expired.units, expired.value, expired.date) == (D("2.00"), D("66.66"), dt.date(2026, 3, 2))
         assert posted(session, post(session)) == [
-            ("ADJUSTMENT", "2400", D("33.33"), D("0.00")), ("ADJUSTMENT", "4200", D("0.00"), D("33.33")),
-            ("LOT_EXPIRY", "2400", D("66.66"), D("0.00")), ("LOT_EXPIRY", "4200", D("0.00"), D("66.66"))]
+            ("ADJUSTMENT", "2400", D("33.33"), D("0.00")),
+            ("ADJUSTMENT", "4200", D("0.00"), D("33.33")),
+            ("LOT_EXPIRY", "2400", D("66.66"), D("0.00")),
+            ("LOT_EXPIRY", "4200", D("0.00"), D("66.66")),
+        ]
         assert expiry.expire_blocks(session, as_of=dt.date(2026, 3, 2)) == []
         b = agreements.balance(session, acme)
         assert (b.units_purchased, b.units_expired, b.units_remaining, b.deferred_revenue) == (
-            D("2.00"), D("2.00"), D("0.00"), D("0.00"))
+            D("2.00"),
+            D("2.00"),
+            D("0.00"),
+            D("0.00"),
+        )
 
     def test_refund_on_cancellation_credits_receivables(self, setup) -> None:  # type: ignore[no-untyped-def]
         session, _, rates = setup
         acme = factories.agreement(session, agreement_type=factories.block_time_type(session, rates=rates))
-        agreements.purchase_block(session, agreement_id=acme.id, units=D("10"), unit_price=D("150.00"), effective_date=DAY)
-        drawdown.log_time(session, company_id=acme.company_id, agreement_id=acme.id, work_type_id=rates.remote.id,
-                          work_role_id=rates.engineer.id, date=DAY, hours=D("4"))
+        agreements.purchase_block(
+            session, agreement_id=acme.id, units=D("10"), unit_price=D("150.00"), effective_date=DAY
+        )
+        drawdown.log_time(
+            session,
+            company_id=acme.company_id,
+            agreement_id=acme.id,
+            work_type_id=rates.remote.id,
+            work_role_id=rates.engineer.id,
+            date=DAY,
+            hours=D("4"),
+        )
         billing.run_billing(session, through_date=DAY)
         agreements.cancel_agreement(session, agreement_id=acme.id, refund_unused=True, today=DAY)
         memo = session.scalars(select(Invoice).where(Invoice.kind == InvoiceKind.CREDIT_MEMO)).one()
         assert memo.total == D("-900.00")
         lines = posted(session, post(session))
-        assert lines[-2:] == [("INVOICE", "2400", D("900.00"), D("0.00")), ("INVOICE", "1100", D("0.00"), D("900.00"))]
+        assert lines[-2:] == [
+            ("INVOICE", "2400", D("900.00"), D("0.00")),
+            ("INVOICE", "1100", D("0.00"), D("900.00")),
+        ]
         trial = {r.account.code: (r.debit, r.credit) for r in ledger.trial_balance(session)}
         assert trial["2400"] == (D("0.00"), D("0.00"))
         assert trial["1100"] == (D("600.00"), D("0.00"))
 
     def test_reversal_of_invoiced_time_reverses_its_lines(self, setup) -> None:  # type: ignore[no-untyped-def]
         session, _, rates = setup
-        acme = factories.agreement(session, agreement_type=factories.block_time_type(session, rates=rates,
-                                                                                      allow_overruns=True))
-        agreements.purchase_block(session, agreement_id=acme.id, units=D("1"), unit_price=D("120.00"), effective_date=DAY)
-        entry = drawdown.log_time(session, company_id=acme.company_id, agreement_id=acme.id,
-                                  work_type_id=rates.remote.id, work_role_id=rates.engineer.id, date=DAY, hours=D("3"))
-        assert (entry.units_applied, entry.hours_billable, entry.amount_billable) == (D("1.00"), D("2.00"), D("300.00"))
+        acme = factories.agreement(
+            session, agreement_type=factories.block_time_type(session, rates=rates, allow_overruns=True)
+        )
+        agreements.purchase_block(
+            session, agreement_id=acme.id, units=D("1"), unit_price=D("120.00"), effective_date=DAY
+        )
+        entry = drawdown.log_time(
+            session,
+            company_id=acme.company_id,
+            agreement_id=acme.id,
+            work_type_id=rates.remote.id,
+            work_role_id=rates.engineer.id,
+            date=DAY,
+            hours=D("3"),
+        )
+        assert (entry.units_applied, entry.hours_billable, entry.amount_billable) == (
+            D("1.00"),
+            D("2.00"),
+            D("300.00"),
+        )
         billing.run_billing(session, through_date=DAY)
         post(session)
         drawdown.reverse_time_entry(session, time_entry_id=entry.id, today=DAY + dt.timedelta(days=1))
@@ -125,11 +186,16 @@ class TestReverseRevenueWhenApplied:
             ("TIME_ENTRY_REVERSAL", "2400", D("0.00"), D("120.00")),
             ("TIME_ENTRY_REVERSAL", "4000", D("120.00"), D("0.00")),
             ("TIME_ENTRY_REVERSAL", "4000", D("300.00"), D("0.00")),
-            ("TIME_ENTRY_REVERSAL", "1100", D("0.00"), D("300.00"))]
+            ("TIME_ENTRY_REVERSAL", "1100", D("0.00"), D("300.00")),
+        ]
         assert agreements.balance(session, acme).units_remaining == D("1.00")
         trial = {r.account.code: (r.debit, r.credit) for r in ledger.trial_balance(session)}
-        assert trial == {"1100": (D("120.00"), D("0.00")), "2400": (D("0.00"), D("120.00")),
-                         "4000": (D("0.00"), D("0.00")), "4200": (D("0.00"), D("0.00"))}
+        assert trial == {
+            "1100": (D("120.00"), D("0.00")),
+            "2400": (D("0.00"), D("120.00")),
+            "4000": (D("0.00"), D("0.00")),
+            "4200": (D("0.00"), D("0.00")),
+        }
 
 
 class TestRevenueAtPurchase:
@@ -137,18 +203,33 @@ class TestRevenueAtPurchase:
 
     def test_purchase_credits_the_agreement_type_revenue_account(self, setup) -> None:  # type: ignore[no-untyped-def]
         session, books, rates = setup
-        income = mappings.create_gl_account(session, code="4100", name="Block Revenue", type=AccountType.REVENUE)
+        income = mappings.create_gl_account(
+            session, code="4100", name="Block Revenue", type=AccountType.REVENUE
+        )
         block = factories.block_time_type(session, rates=rates, reverse_revenue=False)
-        mappings.set_gl_mapping(session, kind=MappingKind.AGREEMENT_TYPE, agreement_type_id=block.id,
-                                account_id=income.id)
+        mappings.set_gl_mapping(
+            session, kind=MappingKind.AGREEMENT_TYPE, agreement_type_id=block.id, account_id=income.id
+        )
         acme = factories.agreement(session, agreement_type=block)
-        agreements.purchase_block(session, agreement_id=acme.id, units=D("2"), unit_price=D("150.00"), effective_date=DAY)
-        drawdown.log_time(session, company_id=acme.company_id, agreement_id=acme.id, work_type_id=rates.remote.id,
-                          work_role_id=rates.engineer.id, date=DAY, hours=D("1.5"))
+        agreements.purchase_block(
+            session, agreement_id=acme.id, units=D("2"), unit_price=D("150.00"), effective_date=DAY
+        )
+        drawdown.log_time(
+            session,
+            company_id=acme.company_id,
+            agreement_id=acme.id,
+            work_type_id=rates.remote.id,
+            work_role_id=rates.engineer.id,
+            date=DAY,
+            hours=D("1.5"),
+        )
         billing.run_billing(session, through_date=DAY)
         assert posted(session, post(session)) == [
-            ("INVOICE", "1100", D("300.00"), D("0.00")), ("INVOICE", "4100", D("0.00"), D("300.00")),
-            ("INVOICE", "4000", D("0.00"), D("225.00")), ("INVOICE", "4000", D("225.00"), D("0.00"))]
+            ("INVOICE", "1100", D("300.00"), D("0.00")),
+            ("INVOICE", "4100", D("0.00"), D("300.00")),
+            ("INVOICE", "4000", D("0.00"), D("225.00")),
+            ("INVOICE", "4000", D("225.00"), D("0.00")),
+        ]
         trial = {r.account.code: (r.debit, r.credit) for r in ledger.trial_balance(session)}
         assert trial["4000"] == (D("0.00"), D("0.00"))
         assert trial["4100"] == (D("0.00"), D("300.00"))
@@ -156,34 +237,54 @@ class TestRevenueAtPurchase:
         assert rec.difference == D("0.00") and rec.agreements_total == D("0.00")
         assert books.deferred.id
 
-
     def test_every_other_event_in_revenue_at_purchase_mode(self, setup) -> None:  # type: ignore[no-untyped-def]
         session, _, rates = setup
-        income = mappings.create_gl_account(session, code="4100", name="Block Revenue", type=AccountType.REVENUE)
-        block = factories.block_time_type(session, rates=rates, reverse_revenue=False, allow_overruns=True,
-                                          expire_after_months=1)
-        mappings.set_gl_mapping(session, kind=MappingKind.AGREEMENT_TYPE, agreement_type_id=block.id,
-                                account_id=income.id)
+        income = mappings.create_gl_account(
+            session, code="4100", name="Block Revenue", type=AccountType.REVENUE
+        )
+        block = factories.block_time_type(
+            session, rates=rates, reverse_revenue=False, allow_overruns=True, expire_after_months=1
+        )
+        mappings.set_gl_mapping(
+            session, kind=MappingKind.AGREEMENT_TYPE, agreement_type_id=block.id, account_id=income.id
+        )
         acme = factories.agreement(session, agreement_type=block)
-        agreements.purchase_block(session, agreement_id=acme.id, units=D("4"), unit_price=D("100.00"), effective_date=DAY)
-        entry = drawdown.log_time(session, company_id=acme.company_id, agreement_id=acme.id,
-                                  work_type_id=rates.remote.id, work_role_id=rates.engineer.id, date=DAY, hours=D("1"))
+        agreements.purchase_block(
+            session, agreement_id=acme.id, units=D("4"), unit_price=D("100.00"), effective_date=DAY
+        )
+        entry = drawdown.log_time(
+            session,
+            company_id=acme.company_id,
+            agreement_id=acme.id,
+            work_type_id=rates.remote.id,
+            work_role_id=rates.engineer.id,
+            date=DAY,
+            hours=D("1"),
+        )
         billing.run_billing(session, through_date=DAY)
         post(session, DAY)
-        agreements.adjust_agreement(session, agreement_id=acme.id, units=D("-1"), reason="goodwill", today=DAY)
+        agreements.adjust_agreement(
+            session, agreement_id=acme.id, units=D("-1"), reason="goodwill", today=DAY
+        )
         drawdown.reverse_time_entry(session, time_entry_id=entry.id, today=DAY)
         expiry.expire_blocks(session, as_of=dt.date(2026, 3, 2))
         assert posted(session, post(session)) == [
-            ("ADJUSTMENT", "4100", D("100.00"), D("0.00")), ("ADJUSTMENT", "4200", D("0.00"), D("100.00")),
+            ("ADJUSTMENT", "4100", D("100.00"), D("0.00")),
+            ("ADJUSTMENT", "4200", D("0.00"), D("100.00")),
             ("TIME_ENTRY_REVERSAL", "4000", D("150.00"), D("0.00")),
             ("TIME_ENTRY_REVERSAL", "4000", D("0.00"), D("150.00")),
-            ("LOT_EXPIRY", "4100", D("300.00"), D("0.00")), ("LOT_EXPIRY", "4200", D("0.00"), D("300.00"))]
+            ("LOT_EXPIRY", "4100", D("300.00"), D("0.00")),
+            ("LOT_EXPIRY", "4200", D("0.00"), D("300.00")),
+        ]
         acme2 = factories.agreement(session, agreement_type=block, identifier="GLOBEX")
-        agreements.purchase_block(session, agreement_id=acme2.id, units=D("2"), unit_price=D("100.00"),
-                                  effective_date=DAY)
+        agreements.purchase_block(
+            session, agreement_id=acme2.id, units=D("2"), unit_price=D("100.00"), effective_date=DAY
+        )
         agreements.cancel_agreement(session, agreement_id=acme2.id, refund_unused=True, today=DAY)
         assert posted(session, post(session))[-2:] == [
-            ("INVOICE", "4100", D("200.00"), D("0.00")), ("INVOICE", "1100", D("0.00"), D("200.00"))]
+            ("INVOICE", "4100", D("200.00"), D("0.00")),
+            ("INVOICE", "1100", D("0.00"), D("200.00")),
+        ]
         assert ledger.deferred_revenue_reconciliation(session).difference == D("0.00")
 
 
@@ -191,24 +292,44 @@ class TestMappingPrecedence:
     def test_category_subcategory_then_category_then_type_then_default(self, setup) -> None:  # type: ignore[no-untyped-def]
         session, books, rates = setup
         accounts = {
-            code: mappings.create_gl_account(session, code=code, name=f"Deferred {code}", type=AccountType.LIABILITY)
+            code: mappings.create_gl_account(
+                session, code=code, name=f"Deferred {code}", type=AccountType.LIABILITY
+            )
             for code in ("2410", "2420", "2430")
         }
         block = factories.block_time_type(session, rates=rates)
         other = factories.block_time_type(session, rates=rates, name="Other")
-        mappings.set_gl_mapping(session, kind=MappingKind.PRODUCT_CATEGORY, category="Blocks", subcategory="Gold",
-                                account_id=accounts["2410"].id)
-        mappings.set_gl_mapping(session, kind=MappingKind.PRODUCT_CATEGORY, category="Blocks",
-                                account_id=accounts["2420"].id)
-        mappings.set_gl_mapping(session, kind=MappingKind.AGREEMENT_TYPE, agreement_type_id=block.id,
-                                account_id=accounts["2430"].id)
+        mappings.set_gl_mapping(
+            session,
+            kind=MappingKind.PRODUCT_CATEGORY,
+            category="Blocks",
+            subcategory="Gold",
+            account_id=accounts["2410"].id,
+        )
+        mappings.set_gl_mapping(
+            session, kind=MappingKind.PRODUCT_CATEGORY, category="Blocks", account_id=accounts["2420"].id
+        )
+        mappings.set_gl_mapping(
+            session,
+            kind=MappingKind.AGREEMENT_TYPE,
+            agreement_type_id=block.id,
+            account_id=accounts["2430"].id,
+        )
         acme = factories.agreement(session, agreement_type=block, identifier="ACME")
         globex = factories.agreement(session, agreement_type=other, identifier="GLOBEX")
         for category, subcategory in (("Blocks", "Gold"), ("Blocks", "Silver"), (None, None)):
-            agreements.purchase_block(session, agreement_id=acme.id, units=D("1"), unit_price=D("10.00"),
-                                      category=category, subcategory=subcategory, effective_date=DAY)
-        agreements.purchase_block(session, agreement_id=globex.id, units=D("1"), unit_price=D("10.00"),
-                                  effective_date=DAY)
+            agreements.purchase_block(
+                session,
+                agreement_id=acme.id,
+                units=D("1"),
+                unit_price=D("10.00"),
+                category=category,
+                subcategory=subcategory,
+                effective_date=DAY,
+            )
+        agreements.purchase_block(
+            session, agreement_id=globex.id, units=D("1"), unit_price=D("10.00"), effective_date=DAY
+        )
         credited = [code for _, code, _, credit in posted(session, post(session)) if credit > 0]
         assert credited == ["2410", "2420", "2430", books.deferred.code]
 
@@ -225,9 +346,18 @@ class TestBatches:
         ar = mappings.create_gl_account(session, code="1100", name="AR", type=AccountType.ASSET)
         mappings.set_gl_mapping(session, kind=MappingKind.ACCOUNTS_RECEIVABLE, account_id=ar.id)
         acme = factories.agreement(session, agreement_type=factories.block_time_type(session, rates=rates))
-        agreements.purchase_block(session, agreement_id=acme.id, units=D("5"), unit_price=D("100.00"), effective_date=DAY)
-        drawdown.log_time(session, company_id=acme.company_id, agreement_id=acme.id, work_type_id=rates.remote.id,
-                          work_role_id=rates.engineer.id, date=DAY, hours=D("1"))
+        agreements.purchase_block(
+            session, agreement_id=acme.id, units=D("5"), unit_price=D("100.00"), effective_date=DAY
+        )
+        drawdown.log_time(
+            session,
+            company_id=acme.company_id,
+            agreement_id=acme.id,
+            work_type_id=rates.remote.id,
+            work_role_id=rates.engineer.id,
+            date=DAY,
+            hours=D("1"),
+        )
         billing.run_billing(session, through_date=DAY)
 
         failed = post(session)
@@ -238,7 +368,9 @@ class TestBatches:
         assert session.scalar(select(func.count(JournalEntry.id))) == 0
         assert session.scalar(select(func.count(Invoice.id)).where(Invoice.batch_id.is_not(None))) == 0
 
-        deferred = mappings.create_gl_account(session, code="2400", name="Deferred", type=AccountType.LIABILITY)
+        deferred = mappings.create_gl_account(
+            session, code="2400", name="Deferred", type=AccountType.LIABILITY
+        )
         revenue = mappings.create_gl_account(session, code="4000", name="Revenue", type=AccountType.REVENUE)
         mappings.set_gl_mapping(session, kind=MappingKind.AGREEMENT_TYPE, account_id=deferred.id)
         mappings.set_gl_mapping(session, kind=MappingKind.SERVICE_REVENUE, account_id=revenue.id)
@@ -249,7 +381,9 @@ class TestBatches:
     def test_posting_the_same_batch_twice_posts_once(self, setup) -> None:  # type: ignore[no-untyped-def]
         session, _, rates = setup
         acme = factories.agreement(session, agreement_type=factories.block_time_type(session, rates=rates))
-        agreements.purchase_block(session, agreement_id=acme.id, units=D("5"), unit_price=D("100.00"), effective_date=DAY)
+        agreements.purchase_block(
+            session, agreement_id=acme.id, units=D("5"), unit_price=D("100.00"), effective_date=DAY
+        )
         batch = post(session)
         again = batches.post_batch(session, batch_id=batch.id)
         assert again.status is BatchStatus.POSTED
@@ -261,9 +395,16 @@ class TestBatches:
     def test_batch_takes_only_items_dated_through_its_date(self, setup) -> None:  # type: ignore[no-untyped-def]
         session, _, rates = setup
         acme = factories.agreement(session, agreement_type=factories.block_time_type(session, rates=rates))
-        agreements.purchase_block(session, agreement_id=acme.id, units=D("1"), unit_price=D("1.00"), effective_date=DAY)
-        agreements.purchase_block(session, agreement_id=acme.id, units=D("1"), unit_price=D("2.00"),
-                                  effective_date=DAY + dt.timedelta(days=5))
+        agreements.purchase_block(
+            session, agreement_id=acme.id, units=D("1"), unit_price=D("1.00"), effective_date=DAY
+        )
+        agreements.purchase_block(
+            session,
+            agreement_id=acme.id,
+            units=D("1"),
+            unit_price=D("2.00"),
+            effective_date=DAY + dt.timedelta(days=5),
+        )
         first = post(session, DAY)
         assert [line[2] for line in posted(session, first)] == [D("1.00"), D("0.00")]
         rec = ledger.deferred_revenue_reconciliation(session)
@@ -272,13 +413,20 @@ class TestBatches:
     def test_every_posted_entry_balances_and_write_off_is_recorded(self, setup) -> None:  # type: ignore[no-untyped-def]
         session, _, rates = setup
         acme = factories.agreement(session, agreement_type=factories.block_time_type(session, rates=rates))
-        agreements.purchase_block(session, agreement_id=acme.id, units=D("3"), unit_price=D("0.33"), effective_date=DAY)
-        agreements.adjust_agreement(session, agreement_id=acme.id, units=D("1.5"), reason="complimentary", today=DAY)
-        agreements.adjust_agreement(session, agreement_id=acme.id, units=D("-4"), reason="write off", today=DAY)
+        agreements.purchase_block(
+            session, agreement_id=acme.id, units=D("3"), unit_price=D("0.33"), effective_date=DAY
+        )
+        agreements.adjust_agreement(
+            session, agreement_id=acme.id, units=D("1.5"), reason="complimentary", today=DAY
+        )
+        agreements.adjust_agreement(
+            session, agreement_id=acme.id, units=D("-4"), reason="write off", today=DAY
+        )
         post(session)
         for entry_id, debit, credit in session.execute(
             select(JournalLine.entry_id, func.sum(JournalLine.debit), func.sum(JournalLine.credit)).group_by(
-                JournalLine.entry_id)
+                JournalLine.entry_id
+            )
         ):
             assert debit == credit, entry_id
         adjustment = session.scalars(select(Adjustment).where(Adjustment.units < 0)).one()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from accounting import agreements, batches, billing, drawdown, ledger
 from accounting.posting import pending_drafts
-from models import GLAccount, Invoice, InvoiceLine, JournalEntry, JournalLine
+from models import Invoice, InvoiceLine, JournalEntry, JournalLine, TimeEntry
 from models.enums import BatchStatus, Coverage, InvoiceKind
 from tests import factories
 
@@ -20,7 +20,7 @@ DAY = dt.date(2026, 1, 5)
 
 def _drafted(session: Session, invoice: Invoice) -> list[tuple[str, Decimal, Decimal]]:
     """The posting an invoice will produce, as (account code, debit, credit)."""
-    drafts, context = pending_drafts(session)
+    drafts, _ = pending_drafts(session)
     codes = {"AR": "1100", "SERVICE_REVENUE": "4000", "BREAKAGE": "4200", "LOT": "2400"}
     (draft,) = [d for d in drafts if d.source_type == "INVOICE" and d.source_id == invoice.id]
     return [(codes[leg.ref[0]], leg.debit, leg.credit) for leg in draft.legs]
@@ -39,16 +39,22 @@ class TestWorkedExample:
 
         def log(hours: str, work_type: int, day: dt.date) -> Invoice | None:
             drawdown.log_time(
-                session, company_id=acme.company_id, agreement_id=acme.id, work_type_id=work_type,
-                work_role_id=rates.engineer.id, date=day, hours=D(hours),
+                session,
+                company_id=acme.company_id,
+                agreement_id=acme.id,
+                work_type_id=work_type,
+                work_role_id=rates.engineer.id,
+                date=day,
+                hours=D(hours),
             )
             invoices = billing.run_billing(session, through_date=day)
             assert len(invoices) == 1
             return invoices[0]
 
         # buy 10 h at 150.00
-        first = agreements.purchase_block(session, agreement_id=acme.id, units=D("10"), unit_price=D("150.00"),
-                                          effective_date=DAY)
+        first = agreements.purchase_block(
+            session, agreement_id=acme.id, units=D("10"), unit_price=D("150.00"), effective_date=DAY
+        )
         assert state() == (D("10.00"), D("1500.00"))
         purchase = session.get_one(Invoice, first.invoice_id)
         assert purchase.kind is InvoiceKind.PREPAID_PURCHASE and purchase.total == D("1500.00")
@@ -61,28 +67,43 @@ class TestWorkedExample:
         assert _drafted(session, usage) == [("2400", D("450.00"), D("0")), ("4000", D("0"), D("450.00"))]
 
         # buy 5 h at 140.00
-        second = agreements.purchase_block(session, agreement_id=acme.id, units=D("5"), unit_price=D("140.00"),
-                                           effective_date=DAY + dt.timedelta(days=1))
+        second = agreements.purchase_block(
+            session,
+            agreement_id=acme.id,
+            units=D("5"),
+            unit_price=D("140.00"),
+            effective_date=DAY + dt.timedelta(days=1),
+        )
         assert state() == (D("12.00"), D("1750.00"))
         assert _drafted(session, session.get_one(Invoice, second.invoice_id)) == [
-            ("1100", D("700.00"), D("0")), ("2400", D("0"), D("700.00"))]
+            ("1100", D("700.00"), D("0")),
+            ("2400", D("0"), D("700.00")),
+        ]
 
         # 9 h Remote: 7 h x 150 + 2 h x 140, list value 1350.00 on the $0.00 invoice
         usage = log("9", rates.remote.id, DAY + dt.timedelta(days=2))
         assert state() == (D("3.00"), D("420.00"))
         assert usage is not None and usage.total == D("0.00")
-        assert _drafted(session, usage) == [("2400", D("1050.00"), D("0")), ("2400", D("280.00"), D("0")),
-                                            ("4000", D("0"), D("1330.00"))]
-        lines = session.scalars(select(InvoiceLine).where(InvoiceLine.invoice_id == usage.id)
-                                .order_by(InvoiceLine.position)).all()
-        assert [(line.quantity, line.amount) for line in lines] == [(D("9.00"), D("1350.00")),
-                                                                    (D("1.00"), D("-1350.00"))]
+        assert _drafted(session, usage) == [
+            ("2400", D("1050.00"), D("0")),
+            ("2400", D("280.00"), D("0")),
+            ("4000", D("0"), D("1330.00")),
+        ]
+        lines = session.scalars(
+            select(InvoiceLine).where(InvoiceLine.invoice_id == usage.id).order_by(InvoiceLine.position)
+        ).all()
+        assert [(line.quantity, line.amount) for line in lines] == [
+            (D("9.00"), D("1350.00")),
+            (D("1.00"), D("-1350.00")),
+        ]
         assert lines[-1].description == billing.COVERED_LINE
 
         # 2 h After Hours: excluded, STANDARD at list value
         standard = log("2", rates.after_hours.id, DAY + dt.timedelta(days=3))
         assert state() == (D("3.00"), D("420.00"))
-        assert standard is not None and standard.kind is InvoiceKind.STANDARD and standard.total == D("450.00")
+        assert (
+            standard is not None and standard.kind is InvoiceKind.STANDARD and standard.total == D("450.00")
+        )
         assert _drafted(session, standard) == [("1100", D("450.00"), D("0")), ("4000", D("0"), D("450.00"))]
 
         # 1.5 h Remote, LOW_BALANCE raised once
@@ -107,9 +128,22 @@ class TestWorkedExample:
         }
         rec = ledger.deferred_revenue_reconciliation(session)
         assert (rec.ledger_balance, rec.agreements_total, rec.unposted_activity, rec.difference) == (
-            D("210.00"), D("210.00"), D("0.00"), D("0.00"))
+            D("210.00"),
+            D("210.00"),
+            D("0.00"),
+            D("0.00"),
+        )
         assert session.scalar(select(JournalEntry.id).where(JournalEntry.batch_id != batch.id)) is None
-        assert {e for e, in session.execute(select(JournalLine.entry_id))}
-        assert books.deferred.id in {a.id for a in session.scalars(select(GLAccount))}
-        entry_kinds = [c for c in Coverage]
-        assert Coverage.EXCLUDED_WORK_TYPE in entry_kinds
+        # One entry per invoice: two purchases, three usage, one STANDARD.
+        assert session.scalar(select(func.count(JournalEntry.id))) == 6
+        deferred_lines = session.scalar(
+            select(func.count(JournalLine.id)).where(JournalLine.account_id == books.deferred.id)
+        )
+        assert deferred_lines == 6
+        entries = session.scalars(select(TimeEntry).order_by(TimeEntry.id)).all()
+        assert [e.coverage for e in entries] == [
+            Coverage.COVERED,
+            Coverage.COVERED,
+            Coverage.EXCLUDED_WORK_TYPE,
+            Coverage.COVERED,
+        ]
