@@ -7,6 +7,7 @@ and never loads strawberry, the models or dramatiq.
 from __future__ import annotations
 
 import enum
+import logging
 import os
 import sys
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -15,6 +16,7 @@ import typer
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+    from starlette.applications import Starlette
 
 app = typer.Typer(
     name="blocktime",
@@ -77,10 +79,17 @@ def serve(
     from models.settings import get_settings
 
     settings = get_settings()
+    # uvicorn configures only its own loggers; this shows the jobs (billing runs,
+    # batches, notifications raised and delivered) in the same console.
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for chatty in ("alembic", "apscheduler"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
     if settings.is_sqlite:
         _upgrade_database()
     uvicorn.run(
-        "api.app:create_app",
+        "api.cli:served_app",
         factory=True,
         host=host,
         port=port,
@@ -88,6 +97,19 @@ def serve(
         # Stop promptly on Ctrl-C or SIGTERM even with a GraphiQL tab holding a connection.
         timeout_graceful_shutdown=10,
     )
+
+
+def served_app() -> Starlette:
+    """The application `serve` runs: the API with the workers' runtime beside it.
+
+    This module is the composition root, the one place that joins api/ and workers/:
+    embedded (no REDIS_URL) the runtime runs the jobs, the outbox relay and the daily
+    schedule in this process; with REDIS_URL it only relays the outbox to Redis.
+    """
+    from api.app import create_app
+    from workers.runtime import background
+
+    return create_app(background=background)
 
 
 @app.command()

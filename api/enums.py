@@ -1,0 +1,44 @@
+"""The contract's enums, exposed from models.enums under the same names."""
+
+from __future__ import annotations
+
+import enum
+
+import strawberry
+
+from models import enums
+
+Role = strawberry.enum(enums.Role)
+ApplicationUnits = strawberry.enum(enums.ApplicationUnits)
+AgreementStatus = strawberry.enum(enums.AgreementStatus)
+AccountType = strawberry.enum(enums.AccountType)
+BillableOption = strawberry.enum(enums.BillableOption)
+InvoiceKind = strawberry.enum(
+    enums.InvoiceKind,
+    description=(
+        "PREPAID_PURCHASE bills a block; AGREEMENT_USAGE is the $0.00 invoice of covered time;\n"
+        "STANDARD bills time the agreement does not cover (overrun, excluded work, no agreement);\n"
+        "CREDIT_MEMO refunds unused prepaid value."
+    ),
+)
+MappingKind = strawberry.enum(
+    enums.MappingKind, description="Which GL mapping a posting line resolves through."
+)
+BatchStatus = strawberry.enum(enums.BatchStatus)
+NotificationKind = strawberry.enum(enums.NotificationKind)
+Coverage = strawberry.enum(
+    enums.Coverage, description="Why a time entry was, or was not, drawn from an agreement (SPEC §2)."
+)
+LotSource = strawberry.enum(enums.LotSource, description="Where a lot's units came from.")
+JobStatus = strawberry.enum(
+    enums.JobStatus,
+    description="An outbox job: PENDING until relayed, SENT to the broker, then DONE or FAILED.",
+)
+
+
+@strawberry.enum
+class ExportFormat(enum.StrEnum):
+    CSV = "CSV"
+    JSON = "JSON"
+    IIF = "IIF"
+    XERO_CSV = "XERO_CSV"

@@ -1,0 +1,78 @@
+"""Accounts, mappings and journal batches."""
+
+import dataclasses
+import datetime as dt
+
+import strawberry
+
+from accounting import batches, mappings
+from accounting.access import BACK_OFFICE
+from api.context import Info, wrap
+from api.enums import AccountType, MappingKind
+from api.ledger.types import GLAccount, GLMapping, JournalBatch
+from api.scalars import input_id, optional_input_id
+from api.transaction import perform
+
+
+@strawberry.input
+class CreateGLAccountInput:
+    code: str
+    name: str
+    type: AccountType
+
+
+@strawberry.input(description="Create or replace the mapping of one scope (kind, agreement type, category).")
+class SetGLMappingInput:
+    kind: MappingKind
+    agreement_type_id: strawberry.ID | None = None
+    category: str | None = None
+    subcategory: str | None = None
+    account_id: strawberry.ID
+
+
+@strawberry.type
+class LedgerMutation:
+    @strawberry.mutation
+    def create_gl_account(self, info: Info, input: CreateGLAccountInput) -> GLAccount:
+        row = perform(
+            info,
+            "createGlAccount",
+            roles=BACK_OFFICE,
+            details=dataclasses.asdict(input),
+            change=lambda session: mappings.create_gl_account(
+                session, code=input.code, name=input.name, type=input.type
+            ),
+        )
+        return wrap(info, GLAccount, row)
+
+    @strawberry.mutation
+    def set_gl_mapping(self, info: Info, input: SetGLMappingInput) -> GLMapping:
+        row = perform(
+            info,
+            "setGlMapping",
+            roles=BACK_OFFICE,
+            details=dataclasses.asdict(input),
+            change=lambda session: mappings.set_gl_mapping(
+                session,
+                kind=input.kind,
+                account_id=input_id(input.account_id, "accountId"),
+                agreement_type_id=optional_input_id(input.agreement_type_id, "agreementTypeId"),
+                category=input.category,
+                subcategory=input.subcategory,
+            ),
+        )
+        return wrap(info, GLMapping, row)
+
+    @strawberry.mutation(
+        description="Create a batch of everything invoiced and not yet posted, and enqueue its posting."
+    )
+    def post_journal_batch(self, info: Info, through_date: dt.date | None = None) -> JournalBatch:
+        day = through_date or dt.datetime.now(dt.UTC).date()
+        row = perform(
+            info,
+            "postJournalBatch",
+            roles=BACK_OFFICE,
+            details={"throughDate": day},
+            change=lambda session: batches.create_batch(session, through_date=day),
+        )
+        return wrap(info, JournalBatch, row)

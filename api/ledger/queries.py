@@ -1,0 +1,49 @@
+"""The chart of accounts, mappings, journal batches, trial balance and reconciliation."""
+
+import strawberry
+
+from accounting import queries
+from api.context import Info, wrap, wrap_all
+from api.ledger.types import (
+    DeferredRevenueReconciliation,
+    GLAccount,
+    GLMapping,
+    JournalBatch,
+    TrialBalanceRow,
+)
+from api.pagination import Connection, connection
+from api.scalars import lookup_id
+
+
+@strawberry.type
+class LedgerQuery:
+    @strawberry.field
+    def gl_accounts(self, info: Info) -> list[GLAccount]:
+        return wrap_all(info, GLAccount, queries.gl_accounts(info.context.session, info.context.viewer))
+
+    @strawberry.field
+    def gl_mappings(self, info: Info) -> list[GLMapping]:
+        return wrap_all(info, GLMapping, queries.gl_mappings(info.context.session, info.context.viewer))
+
+    @strawberry.field(description="Newest first.")
+    def journal_batches(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[JournalBatch]:
+        page = queries.journal_batches(info.context.session, info.context.viewer, first=first, after=after)
+        return connection(page, lambda rows: wrap_all(info, JournalBatch, rows))
+
+    @strawberry.field
+    def journal_batch(self, info: Info, id: strawberry.ID) -> JournalBatch | None:
+        row = queries.journal_batch(info.context.session, info.context.viewer, lookup_id(id, "journal batch"))
+        return wrap(info, JournalBatch, row)
+
+    @strawberry.field(description="Posted debits and credits per account; total debits equal total credits.")
+    def trial_balance(self, info: Info) -> list[TrialBalanceRow]:
+        rows = queries.trial_balance(info.context.session, info.context.viewer)
+        info.context.loaders.register(row.account for row in rows)
+        return [TrialBalanceRow.from_totals(row) for row in rows]
+
+    @strawberry.field
+    def deferred_revenue_reconciliation(self, info: Info) -> DeferredRevenueReconciliation:
+        rec = queries.deferred_revenue_reconciliation(info.context.session, info.context.viewer)
+        return DeferredRevenueReconciliation.from_reconciliation(rec)

@@ -1,0 +1,35 @@
+"""Bounds on what one request may ask for (SPEC §6: depth, alias and size limits).
+
+Extensions are given as factories: strawberry builds one per operation, so no
+state is shared between concurrent requests. The body size is capped by
+Starlette (413), and a connection's `first` by accounting.queries.MAX_PAGE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+
+from accounting.queries import MAX_PAGE
+
+# Enough for agreements/edges/node/timeEntries/invoice/lines and a bit; introspection is exempt.
+MAX_DEPTH = 10
+MAX_ALIASES = 20
+# GraphiQL's introspection query is about 400 tokens.
+MAX_TOKENS = 4000
+
+__all__ = ["MAX_ALIASES", "MAX_DEPTH", "MAX_PAGE", "MAX_TOKENS", "limit_extensions"]
+
+
+def limit_extensions() -> list[Callable[[], SchemaExtension]]:
+    return [
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+    ]

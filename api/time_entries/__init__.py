@@ -1,0 +1,1 @@
+"""GraphQL: time_entries."""

@@ -1,0 +1,163 @@
+"""One unit of work per GraphQL operation, and the shape of every mutation.
+
+Queries run in a reader session, mutations in a writer session (on SQLite a
+writer takes the database lock up front). A mutation operation is all or
+nothing: it commits when it ends without an error; with any error (the contract's
+mutation fields are non-null, so one failure nulls the whole `data` anyway) it
+rolls back and answers `data: null` with the errors, so what the client sees is
+what happened. Every mutation records who did what to which object in the audit trail.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
+
+from graphql import ExecutionResult as GraphQLExecutionResult
+from graphql import GraphQLError
+from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
+
+from accounting import audit, idempotency
+from accounting.access import require
+from api.context import Context, Info
+from api.errors import internal_error
+from models import Model, OutboxJob
+from models.db import unit_of_work
+from models.enums import Role
+
+log = logging.getLogger("blocktime.api")
+
+M = TypeVar("M", bound=Model)
+
+
+class _RollBack(Exception):
+    """Raised inside the unit of work to roll back a mutation that returned errors."""
+
+    def __init__(self, errors: list[GraphQLError]) -> None:
+        super().__init__("a mutation returned errors")
+        self.errors = errors
+
+
+class UnitOfWork(SchemaExtension):
+    """Opens the operation's session around execution; commits, or rolls back on any error."""
+
+    def on_execute(self) -> Iterator[None]:
+        context: Context = self.execution_context.context
+        operation_type = self.execution_context.operation_type
+        writer = operation_type is OperationType.MUTATION
+        context.metrics.graphql_operations.labels(type=operation_type.value).inc()
+        try:
+            with unit_of_work(context.engine, writer=writer) as session:
+                context.current_session = session
+                if writer:
+                    _count_jobs(session, context)
+                yield
+                context.current_session = None
+                result = self.execution_context.result
+                if writer and result is not None and result.errors:
+                    raise _RollBack(result.errors)
+        except _RollBack as rollback:
+            context.jobs_enqueued.clear()
+            self.execution_context.result = GraphQLExecutionResult(data=None, errors=rollback.errors)
+            return
+        except Exception:
+            context.current_session = None
+            context.jobs_enqueued.clear()
+            log.exception("unit of work failed [request %s]", context.request_id)
+            self.execution_context.result = GraphQLExecutionResult(
+                data=None, errors=[internal_error(context.request_id)]
+            )
+            return
+        for actor in context.jobs_enqueued:
+            context.metrics.jobs_enqueued.labels(actor=actor).inc()
+
+
+def _count_jobs(session: Session, context: Context) -> None:
+    """Remember the outbox jobs this operation commits (those rolled back to a savepoint are expunged)."""
+    flushed: list[OutboxJob] = []
+
+    @event.listens_for(session, "before_flush")
+    def _collect(session: Session, _flush_context: Any, _instances: Any) -> None:
+        flushed.extend(o for o in session.new if isinstance(o, OutboxJob))
+
+    @event.listens_for(session, "after_commit")
+    def _committed(session: Session) -> None:
+        context.jobs_enqueued[:] = [job.actor for job in flushed if job in session]
+
+
+def perform(
+    info: Info,
+    action: str,
+    *,
+    roles: frozenset[Role],
+    change: Callable[[Session], M],
+    details: Mapping[str, Any] | None = None,
+) -> M:
+    """Run one mutation and audit it; FORBIDDEN unless the role may. Resolvers call nothing else."""
+    context = info.context
+    principal = context.viewer
+    require(principal, roles, f"use {action}")
+    context.loaders.clear()  # what was read before may be about to change
+    row = change(context.session)
+    audit.record(
+        context.session,
+        principal,
+        action=action,
+        object_type=type(row).__name__,
+        object_id=row.id,
+        details=dict(details) if details else None,
+    )
+    return row
+
+
+def perform_once(
+    info: Info,
+    action: str,
+    *,
+    roles: frozenset[Role],
+    key: str | None,
+    payload: Mapping[str, Any],
+    model: type[M],
+    change: Callable[[Session], M],
+) -> M:
+    """A mutation with an idempotency key: the same key and input return the first result.
+
+    Two concurrent requests with one key both pass the lookup; the second then fails
+    on the key's unique index, rolls back to its savepoint and, retried, finds the
+    first request's result. A replay changes nothing, so it is not audited again.
+    """
+    context = info.context
+    principal = context.viewer
+    require(principal, roles, f"use {action}")
+    context.loaders.clear()
+    session = context.session
+    for attempt in range(2):
+        try:
+            with session.begin_nested():
+                result_id, created = idempotency.once(
+                    session,
+                    operation=action,
+                    key=key,
+                    payload=dict(payload),
+                    create=lambda: change(session).id,
+                )
+                if created:
+                    audit.record(
+                        session,
+                        principal,
+                        action=action,
+                        object_type=model.__name__,
+                        object_id=result_id,
+                        details={**payload, "idempotencyKey": key},
+                    )
+            break
+        except IntegrityError:
+            if key is None or attempt == 1:
+                raise
+            log.info("idempotency key %r taken concurrently; reading the first result", key)
+    return session.get_one(model, result_id)

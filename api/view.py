@@ -1,0 +1,125 @@
+"""The GraphQL endpoint: each operation runs in a worker thread, never on the event loop.
+
+strawberry calls sync resolvers inline on the event loop, so one blocking
+SQLAlchemy call would stall every request of the process. `execute_single` is
+overridden (strawberry 0.341; tests/api/test_concurrency.py covers it) to
+authenticate and execute the whole operation with `schema.execute_sync` in a
+thread, bounded by a CapacityLimiter no larger than the connection pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from functools import partial
+from typing import Any
+
+import anyio
+import anyio.to_thread
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from graphql import GraphQLError
+from sqlalchemy import Engine
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import MissingQueryError
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema import BaseSchema
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
+
+from accounting.errors import Unauthenticated
+from api.auth import WWW_AUTHENTICATE, authenticate, bearer_token
+from api.context import Context
+from api.errors import UNAUTHENTICATED, internal_error, present
+from api.metrics import Metrics
+from models.settings import Settings
+
+log = logging.getLogger("blocktime.api")
+
+
+class GraphQLView(GraphQL[Context, None]):
+    def __init__(self, schema: BaseSchema, *, settings: Settings, engine: Engine, metrics: Metrics) -> None:
+        super().__init__(
+            schema, graphql_ide="graphiql", allow_queries_via_get=False, subscription_protocols=()
+        )
+        self.settings = settings
+        self.engine = engine
+        self.metrics = metrics
+        # One operation holds one pooled connection at a time: never queue more threads than connections.
+        self.limiter = anyio.CapacityLimiter(max(1, settings.db_pool_size))
+
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
+        if not isinstance(request, Request) or not isinstance(response, Response):
+            raise TypeError("the GraphQL endpoint serves HTTP only (no subscriptions)")
+        return Context(
+            request=request,
+            response=response,
+            settings=self.settings,
+            engine=self.engine,
+            metrics=self.metrics,
+            request_id=request.scope.get("state", {}).get("request_id") or uuid.uuid4().hex,
+            token=bearer_token(request),
+        )
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        allowed = OperationType.from_http(request_adapter.method)
+        if not self.allow_queries_via_get and request_adapter.method == "GET":
+            allowed = allowed - {OperationType.QUERY}
+        run = partial(self._execute, context, request_data, allowed)
+        try:
+            return await anyio.to_thread.run_sync(run, limiter=self.limiter)
+        except CannotGetOperationTypeError as exc:
+            raise HTTPException(400, exc.as_http_error_reason()) from exc
+        except InvalidOperationTypeError as exc:
+            raise HTTPException(400, exc.as_http_error_reason(request_adapter.method)) from exc
+        except MissingQueryError as exc:
+            raise HTTPException(400, "No GraphQL query found in the request") from exc
+
+    def _execute(
+        self, context: Context, request_data: GraphQLRequestData, allowed: set[OperationType]
+    ) -> ExecutionResult:
+        """In the worker thread: the token first (before the document is even parsed), then the operation."""
+        try:
+            context.principal = authenticate(context.engine, context.token)
+        except Unauthenticated as exc:
+            context.response.status_code = 401
+            context.response.headers.update(WWW_AUTHENTICATE)
+            return ExecutionResult(
+                data=None, errors=[GraphQLError(exc.message, extensions={"code": UNAUTHENTICATED})]
+            )
+        except Exception:
+            log.exception("authentication failed [request %s]", context.request_id)
+            return ExecutionResult(data=None, errors=[internal_error(context.request_id)])
+        result = self.schema.execute_sync(
+            request_data.query,
+            variable_values=request_data.variables,
+            context_value=context,
+            operation_name=request_data.operation_name,
+            allowed_operation_types=allowed,
+            operation_extensions=request_data.extensions,
+        )
+        # Here rather than in an extension: errors raised by extensions themselves (a syntax
+        # error under ParserCache, say) bypass every extension hook.
+        if result.errors:
+            result.errors = [present(error, context.request_id) for error in result.errors]
+        return result
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        response = await super().process_result(request, result)
+        self.metrics.count_errors(_codes(response))
+        return response
+
+
+def _codes(response: dict[str, Any]) -> list[str]:
+    return [(error.get("extensions") or {}).get("code", "UNKNOWN") for error in response.get("errors") or ()]

@@ -1,0 +1,1 @@
+"""The GraphQL API through HTTP (httpx ASGI transport)."""

@@ -1,0 +1,72 @@
+"""Operations run in worker threads: slow ones never stall the event loop or each other."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+
+from accounting import queries
+from api.app import create_app
+from models.enums import Role
+from models.settings import Settings
+from tests.api.helpers import Client, create_token
+
+SLOW_SECONDS = 0.5
+
+
+@pytest.fixture
+def slow_companies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The `companies` query takes SLOW_SECONDS of blocking work (a slow database, say)."""
+    original: Callable[..., Any] = queries.companies
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(SLOW_SECONDS)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(queries, "companies", slow)
+
+
+async def timed(client: Client, requests: int) -> float:
+    started = time.perf_counter()
+    results = await asyncio.gather(*(client.data("{ companies { id } }") for _ in range(requests)))
+    assert all(result == {"companies": []} for result in results)
+    return time.perf_counter() - started
+
+
+@pytest.mark.usefixtures("slow_companies")
+class TestConcurrency:
+    async def test_eight_slow_requests_take_about_as_long_as_one(self, admin: Client) -> None:
+        one = await timed(admin, 1)
+        eight = await timed(admin, 8)
+
+        print(f"\n1 request: {one:.2f}s, 8 concurrent requests: {eight:.2f}s")  # noqa: T201
+        assert one >= SLOW_SECONDS
+        assert eight < one + SLOW_SECONDS  # serialised they would take 8 x
+
+    async def test_the_event_loop_answers_while_operations_block(self, admin: Client) -> None:
+        slow = asyncio.gather(*(admin.data("{ companies { id } }") for _ in range(4)))
+        await asyncio.sleep(0.05)
+        started = time.perf_counter()
+
+        health = await admin.http.get("/healthz")
+
+        assert health.status_code == 200
+        assert time.perf_counter() - started < SLOW_SECONDS / 2
+        await slow
+
+    async def test_no_more_operations_run_at_once_than_the_pool_has_connections(
+        self, settings: Settings, db: Engine
+    ) -> None:
+        app = create_app(settings.model_copy(update={"db_pool_size": 2}))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+            client = Client(http, create_token(db, Role.ADMIN))
+
+            four = await timed(client, 4)
+
+        assert four >= 2 * SLOW_SECONDS  # two at a time

@@ -1,0 +1,119 @@
+"""A page of agreements with their relations costs a fixed number of SQL statements, whatever its size."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, event, select
+
+from accounting import agreements, billing, catalog, drawdown
+from models import AgreementType, Company, WorkRole, WorkType
+from models.db import unit_of_work
+from tests import factories
+from tests.api.helpers import Client
+
+DAY = dt.date(2026, 1, 5)
+PAGE = """
+{
+  agreements(first: 100) {
+    totalCount
+    edges { node {
+      id name status applicationUnits allowOverruns lowBalanceThreshold
+      company { identifier name }
+      type { name excludedWorkTypes { name } excludedWorkRoles { name } }
+      balance { unitsRemaining deferredRevenue percentRemaining isLow }
+      lots { unitsRemaining deferredValue }
+      additions { units invoice { number } }
+      timeEntries { hours coverage workType { name } workRole { name } invoice { number } agreement { id } }
+      invoices { number kind total lines { description amount } company { identifier } }
+    } }
+  }
+}
+"""
+
+
+def add_agreements(engine: Engine, count: int, *, start: int) -> None:
+    """`count` more agreements, each with a block, covered time and both invoices, over 10 companies."""
+    with unit_of_work(engine) as session:
+        if start == 0:
+            factories.chart_of_accounts(session)
+            rates = factories.rates(session)
+            factories.block_time_type(session, rates=rates)
+        agreement_type = session.scalars(select(AgreementType)).one()
+        role = session.scalars(select(WorkRole).where(WorkRole.name == "Engineer")).one()
+        work_type = session.scalars(select(WorkType).where(WorkType.name == "Remote")).one()
+        for number in range(start, start + count):
+            identifier = f"C{number % 10}"
+            company = session.scalars(select(Company).where(Company.identifier == identifier)).first()
+            if company is None:
+                company = catalog.create_company(
+                    session, identifier=identifier, name=f"Customer {identifier}"
+                )
+            agreement = agreements.create_agreement(
+                session,
+                company_id=company.id,
+                agreement_type_id=agreement_type.id,
+                name=f"Agreement {number}",
+                start_date=DAY,
+            )
+            agreements.purchase_block(
+                session,
+                agreement_id=agreement.id,
+                units=Decimal("10"),
+                unit_price=Decimal("150.00"),
+                effective_date=DAY,
+            )
+            drawdown.log_time(
+                session,
+                company_id=company.id,
+                agreement_id=agreement.id,
+                work_type_id=work_type.id,
+                work_role_id=role.id,
+                date=DAY,
+                hours=Decimal("1.5"),
+            )
+        billing.run_billing(session, through_date=DAY)
+
+
+@contextmanager
+def counting(engine: Engine) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+async def statements_for_page(client: Client, engine: Engine, expected: int) -> list[str]:
+    with counting(engine) as statements:
+        data = await client.data(PAGE)
+    assert data["agreements"]["totalCount"] == expected
+    assert len(data["agreements"]["edges"]) == expected
+    node = data["agreements"]["edges"][-1]["node"]
+    assert node["balance"]["unitsRemaining"] == "8.50"
+    assert [i["kind"] for i in node["invoices"]] == ["PREPAID_PURCHASE", "AGREEMENT_USAGE"]
+    return statements
+
+
+class TestNoNPlusOne:
+    async def test_ten_and_a_hundred_agreements_cost_the_same_statements(
+        self, admin: Client, db: Engine
+    ) -> None:
+        add_agreements(db, 10, start=0)
+        ten = await statements_for_page(admin, db, 10)
+
+        add_agreements(db, 90, start=10)
+        hundred = await statements_for_page(admin, db, 100)
+
+        print(f"\nSQL statements: {len(ten)} for 10 agreements, {len(hundred)} for 100")  # noqa: T201
+        assert len(hundred) == len(ten)
+        assert len(ten) < 30
