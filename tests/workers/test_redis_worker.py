@@ -1,0 +1,108 @@
+"""The production shape: Redis, a real `blocktime worker` process, and this process as
+`blocktime serve` (its mutations commit through unit_of_work, its relay sends their jobs).
+
+Runs whenever Redis is reachable (CI: always), on the run's database. One worker
+process serves the whole module; the fault tests (test_faults.py) start their own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from models import JournalBatch, JournalEntry, Notification, NotificationDelivery, Webhook
+from models.db import get_engine
+from models.enums import BatchStatus
+from models.settings import Settings
+from tests.workers import scenarios
+from tests.workers.conftest import (
+    SmtpServer,
+    WebhookServer,
+    WorkerProcess,
+    smtp_server,
+    wait_settled,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def module_smtp() -> Iterator[SmtpServer]:
+    with smtp_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def worker(
+    redis_module_settings: Settings, module_smtp: SmtpServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    """`blocktime worker --processes 1 --threads 2`, with SMTP configured."""
+    settings = redis_module_settings.model_copy(
+        update={"smtp_host": module_smtp.host, "smtp_port": module_smtp.port}
+    )
+    process = WorkerProcess(settings, Path(tmp_path_factory.mktemp("worker")) / "worker.log")
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def api(redis_settings: Settings, worker: WorkerProcess, module_smtp: SmtpServer) -> Iterator[Engine]:
+    """This process as `blocktime serve` with REDIS_URL: only the relay runs here."""
+    from workers.runtime import background
+
+    module_smtp.mailbox.messages.clear()
+    with background(redis_settings):
+        yield get_engine(redis_settings)
+
+
+def batch_status(engine: Engine, batch_id: int) -> BatchStatus:
+    with Session(engine) as session:
+        return session.get_one(JournalBatch, batch_id).status
+
+
+class TestWithARedisWorker:
+    def test_a_threshold_crossing_sends_one_signed_webhook_and_one_email(
+        self, api: Engine, webhook: WebhookServer, module_smtp: SmtpServer
+    ) -> None:
+        shop = scenarios.prepaid_agreement(api, webhook_url=webhook.url)
+
+        scenarios.log_hours(api, shop, "9")
+
+        mailbox = module_smtp.mailbox
+        wait_until(lambda: webhook.received and mailbox.messages, what="the webhook POST and the e-mail")
+        wait_settled(api)
+        time.sleep(0.3)  # room for a duplicate to show up, were there one
+        (post,) = webhook.received
+        expected = "sha256=" + hmac.new(scenarios.SECRET.encode(), post.body, hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(post.headers["x-blocktime-signature"], expected)
+        assert post.headers["content-type"] == "application/json"
+        assert post.json["kind"] == "LOW_BALANCE"
+        assert post.json["company"]["identifier"] == "ACME"
+        assert post.json["unitsRemaining"] == "1.00"
+        ((recipients, mail),) = mailbox.messages
+        assert recipients == ["billing@acme.example"]
+        assert "low balance" in mail["Subject"]
+        assert mail["X-Blocktime-Event"] == "LOW_BALANCE"
+        with Session(api) as session:
+            (notification,) = session.scalars(select(Notification))
+            assert notification.delivered_at is not None
+            deliveries = session.scalars(select(NotificationDelivery)).all()
+            (hook_id,) = session.scalars(select(Webhook.id))
+            assert sorted(d.channel for d in deliveries if d.delivered_at) == ["email", f"webhook:{hook_id}"]
+
+    def test_a_batch_posted_through_the_outbox_becomes_posted(self, api: Engine) -> None:
+        scenarios.prepaid_agreement(api, purchases=2)
+
+        batch_id = scenarios.create_batch(api)
+
+        wait_until(lambda: batch_status(api, batch_id) is BatchStatus.POSTED, what="the batch to be POSTED")
+        with Session(api) as session:
+            assert session.scalar(select(func.count(JournalEntry.id))) == 2
