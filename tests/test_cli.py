@@ -16,8 +16,7 @@ from api.cli import RoleChoice, app
 from models import Base
 from models.enums import Role
 from models.settings import get_settings
-
-BLOCKTIME = Path(sys.executable).with_name("blocktime")
+from tests.processes import BLOCKTIME
 
 
 def run_blocktime(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:

@@ -3,31 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-BLOCKTIME = Path(sys.executable).with_name("blocktime")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def blocktime(*args: str, env: dict[str, str], cwd: Path) -> str:
-    result = subprocess.run(
-        [str(BLOCKTIME), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120, check=False
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+from tests.processes import blocktime, serving
 
 
 @pytest.fixture
@@ -50,36 +32,8 @@ def token(environment: dict[str, str], tmp_path: Path) -> str:
 
 @pytest.fixture
 def server(environment: dict[str, str], tmp_path: Path, token: str) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [str(BLOCKTIME), "serve", "--port", str(port)],
-        env=environment,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read() if process.stdout else ""
-                pytest.fail(f"blocktime serve did not come up (exit {process.poll()}):\n{output}")
-            time.sleep(0.2)
+    with serving(environment, tmp_path) as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.mark.slow

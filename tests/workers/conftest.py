@@ -9,7 +9,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,8 +30,7 @@ from models import OutboxJob
 from models.enums import JobStatus
 from models.settings import Settings
 from tests.conftest import redis_url
-
-BLOCKTIME = Path(sys.executable).with_name("blocktime")
+from tests.processes import BLOCKTIME, free_port
 
 
 def wait_until(predicate: Callable[[], Any], *, timeout: float = 15.0, what: str = "the condition") -> Any:
@@ -64,12 +62,6 @@ def wait_settled(engine: Engine, *, timeout: float = 20.0) -> dict[JobStatus, in
         )
 
     return wait_until(settled, timeout=timeout, what="the outbox to settle")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- a webhook endpoint ------------------------------------------------------------------

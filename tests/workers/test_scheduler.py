@@ -17,8 +17,9 @@ from accounting import jobs
 from models import Invoice, OutboxJob, ScheduledRun
 from models.enums import InvoiceKind, JobStatus
 from models.settings import Settings
+from tests.processes import BLOCKTIME
 from tests.workers import scenarios
-from tests.workers.conftest import BLOCKTIME, wait_settled, wait_until
+from tests.workers.conftest import wait_settled, wait_until
 from tests.workers.test_concurrency import at_once
 from workers.scheduler import enqueue_daily, parse_schedule, run_due
 
