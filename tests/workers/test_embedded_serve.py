@@ -128,16 +128,17 @@ def test_make_run_serves_the_demo_and_delivers_notifications_in_process(
         assert post.json["kind"] == "LOW_BALANCE"
         assert post.json["unitsRemaining"] == "1.50"
 
-        low = wait_until(
-            lambda: [
+        def delivered_low_balance() -> list[Any]:
+            edges = graphql(client, "{ notifications { edges { node { kind deliveredAt } } } }")
+            return [
                 n
-                for n in graphql(client, "{ notifications { edges { node { kind deliveredAt } } } }")[
-                    "notifications"
-                ]["edges"]
+                for n in edges["notifications"]["edges"]
                 if n["node"]["kind"] == "LOW_BALANCE" and n["node"]["deliveredAt"]
-            ],
-            timeout=30,
-            what="deliveredAt on the new notification",
+            ]
+
+        # Acme at seeding, Initech, and Acme again after the purchase re-armed it. The new
+        # one's deliveredAt is committed just after the endpoint answered: wait for it.
+        wait_until(
+            lambda: len(delivered_low_balance()) == 3, timeout=30, what="deliveredAt on the new notification"
         )
-        assert len(low) == 3  # Acme at seeding, Initech, and Acme again after the purchase re-armed it
     assert len(webhook.delivered()) == 1
