@@ -133,7 +133,9 @@ def post_batch(session: Session, *, batch_id: int) -> JournalBatch:
         session.flush()
         return batch
 
-    total_debit = total_credit = ZERO
+    # Entries first, in one flush (batched INSERTs, ids in order), then their lines in
+    # another: a flush per entry made a month end's posting 4,000 round trips (bench B3).
+    written: list[tuple[JournalEntry, list[tuple[int, JournalLineAmounts]]]] = []
     for draft, lines in resolved:
         if not lines:
             continue
@@ -145,7 +147,10 @@ def post_batch(session: Session, *, batch_id: int) -> JournalBatch:
             source_id=draft.source_id,
         )
         session.add(entry)
-        session.flush()
+        written.append((entry, lines))
+    session.flush()
+    total_debit = total_credit = ZERO
+    for entry, lines in written:
         for account_id, (debit, credit) in lines:
             session.add(JournalLine(entry_id=entry.id, account_id=account_id, debit=debit, credit=credit))
             total_debit += debit

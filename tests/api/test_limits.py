@@ -44,6 +44,21 @@ class TestQueryLimits:
         assert code == "BAD_USER_INPUT"
         assert f"more than {MAX_TOKENS} tokens" in message
 
+    async def test_a_repeated_document_is_validated_once(self, admin: Client) -> None:
+        """The limits must not defeat the validation cache (bench B1: a third of a balance check)."""
+        from strawberry.extensions.validation_cache import DEFAULT_MAXSIZE, _get_validate_cache
+
+        cache = _get_validate_cache(DEFAULT_MAXSIZE)
+        document = "{ me { role name } } # validated once"
+        before = cache.cache_info()
+
+        first = await admin.data(document)
+        second = await admin.data(document)
+
+        after = cache.cache_info()
+        assert first == second == {"me": {"role": "ADMIN", "name": first["me"]["name"]}}
+        assert (after.misses - before.misses, after.hits - before.hits) == (1, 1)
+
     async def test_first_is_capped_at_a_hundred(self, admin: Client) -> None:
         assert (await admin.data("{ agreements(first: 100) { totalCount } }")) == {
             "agreements": {"totalCount": 0}
