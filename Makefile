@@ -17,7 +17,7 @@ help:
 	@echo "make run               install, migrate, seed demo data, print an admin token, serve http://$(HOST):$(PORT)/graphql"
 	@echo "make test              pytest on SQLite, then on DATABASE_URL/REDIS_URL if set (PYTEST_ARGS=... to narrow)"
 	@echo "make lint              ruff check, ruff format --check, mypy (accounting, models)"
-	@echo "make bench             python -m bench.run"
+	@echo "make bench             benchmarks B1-B5 on local PostgreSQL/Redis (BENCH_ARGS=--only B1,B3)"
 	@echo "make install           uv (bootstrapped with pip if missing) + uv sync --frozen into .venv"
 	@echo "make migration-check   upgrade/check/downgrade the migrations on SQLite and PostgreSQL"
 	@echo "make migration NAME=x  autogenerate the next revision from models/ (review it by hand)"
@@ -90,8 +90,13 @@ lint: install
 	$(BIN)/mypy accounting models || status=1; \
 	exit $$status
 
+# Against the local PostgreSQL and Redis: a scratch database and Redis database 6 (never
+# the suite's `test` database or Redis 0/1). BENCH_ARGS=... to pass e.g. --only B1,B3.
+BENCH_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/blocktime_bench
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/6
+BENCH_ARGS ?=
 bench: install
-	$(BIN)/python -m bench.run
+	DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(BIN)/python -m bench.run $(BENCH_ARGS)
 
 # Upgrade to head, `alembic check` (no drift), downgrade to base and upgrade again, on
 # a temporary SQLite file and on a throwaway PostgreSQL database (skipped if unreachable).

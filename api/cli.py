@@ -67,6 +67,9 @@ def _upgrade_database() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0 in a container).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="uvicorn worker processes (PostgreSQL only; SQLite serves with one).")
+    ] = 1,
 ) -> None:
     """Serve the GraphQL API (GraphiQL at /graphql), /healthz, /readyz and /metrics.
 
@@ -88,12 +91,14 @@ def serve(
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
     if settings.is_sqlite:
         _upgrade_database()
+        workers = 1  # one writer process: the embedded worker and SQLite's lock live in it
     uvicorn.run(
         "api.cli:served_app",
         factory=True,
         host=host,
         port=port,
         log_level=settings.log_level.lower(),
+        workers=workers,
         # Stop promptly on Ctrl-C or SIGTERM even with a GraphiQL tab holding a connection.
         timeout_graceful_shutdown=10,
     )
