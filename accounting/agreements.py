@@ -232,6 +232,11 @@ def purchase_block(
         )
     )
     session.flush()
+    if not balance(session, agreement).is_low:
+        # The purchase lifted the balance above the threshold: re-arm the alerts (SPEC §5)
+        # here, in its own transaction. Left to its evaluation job, time logged before
+        # that job ran would drop the balance again unseen, and the crossing go unannounced.
+        agreement.alert_epoch += 1
     jobs.enqueue(session, jobs.EVALUATE_BALANCE, agreement_id=agreement.id)
     return addition
 
