@@ -411,6 +411,10 @@ class Latency:
     def p99(self) -> float:
         return percentile(self.values, 99)
 
+    @property
+    def worst(self) -> float:
+        return max(self.values)
+
 
 # --- load ----------------------------------------------------------------------------
 

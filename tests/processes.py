@@ -35,11 +35,12 @@ def blocktime(*args: str, env: dict[str, str], cwd: Path) -> str:
 def serving(env: dict[str, str], cwd: Path) -> Iterator[str]:
     """`blocktime serve` on a free port until /healthz answers; yields its base URL, stops it after."""
     port = free_port()
+    log = cwd / f"serve-{port}.log"
     process = subprocess.Popen(
         [str(BLOCKTIME), "serve", "--port", str(port)],
         env=env,
         cwd=cwd,
-        stdout=subprocess.PIPE,
+        stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -53,10 +54,13 @@ def serving(env: dict[str, str], cwd: Path) -> Iterator[str]:
             except httpx.TransportError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read() if process.stdout else ""
-                pytest.fail(f"blocktime serve did not come up (exit {process.poll()}):\n{output}")
+                pytest.fail(f"blocktime serve did not come up (exit {process.poll()}):\n{log.read_text()}")
             time.sleep(0.2)
-        yield base
+        try:
+            yield base
+        except BaseException:
+            print(f"--- {log.name} ---\n{log.read_text()}")  # noqa: T201 - pytest shows it with the failure
+            raise
     finally:
         process.terminate()
         try:

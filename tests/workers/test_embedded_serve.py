@@ -35,7 +35,7 @@ def environment(tmp_path: Path) -> dict[str, str]:
         k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "BLOCKTIME_BACKGROUND"}
     }
     env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'blocktime.db'}"
-    env["LOG_LEVEL"] = "WARNING"
+    env["LOG_LEVEL"] = "INFO"
     return env
 
 
