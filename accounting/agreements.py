@@ -26,10 +26,18 @@ from models import (
     Invoice,
     InvoiceLine,
     Lot,
+    Notification,
     WorkRole,
     WorkType,
 )
-from models.enums import AgreementStatus, ApplicationUnits, InvoiceKind, LotSource, MovementKind
+from models.enums import (
+    AgreementStatus,
+    ApplicationUnits,
+    InvoiceKind,
+    LotSource,
+    MovementKind,
+    NotificationKind,
+)
 
 
 def invoice_number(session: Session) -> str:
@@ -232,11 +240,7 @@ def purchase_block(
         )
     )
     session.flush()
-    if not balance(session, agreement).is_low:
-        # The purchase lifted the balance above the threshold: re-arm the alerts (SPEC §5)
-        # here, in its own transaction. Left to its evaluation job, time logged before
-        # that job ran would drop the balance again unseen, and the crossing go unannounced.
-        agreement.alert_epoch += 1
+    rearm_alerts(session, agreement)
     jobs.enqueue(session, jobs.EVALUATE_BALANCE, agreement_id=agreement.id)
     return addition
 
@@ -274,6 +278,8 @@ def adjust_agreement(
                 expires_on=expires_on,
             )
         )
+        session.flush()
+        rearm_alerts(session, agreement)
     else:
         lots = open_lots(session, agreement.id)
         available = sum((lot.units_remaining for lot in lots), ZERO)
@@ -411,3 +417,25 @@ def balances(session: Session, agreements: Sequence[Agreement]) -> dict[int, Bal
 
 def balance(session: Session, agreement: Agreement) -> Balance:
     return balances(session, [agreement])[agreement.id]
+
+
+def alert_key(kind: NotificationKind, agreement: Agreement) -> str:
+    """The dedupe key of a LOW_BALANCE or DEPLETED alert: one per crossing (alert epoch)."""
+    return f"{kind.value}:{agreement.id}:{agreement.alert_epoch}"
+
+
+def rearm_alerts(session: Session, agreement: Agreement, current: Balance | None = None) -> None:
+    """Back above the threshold after this crossing's alerts: the next fall is a new crossing (SPEC §5).
+
+    Every change that raises the balance (a purchase, complimentary units, a reversal)
+    calls it in its own transaction: left to the evaluation job, time logged before
+    that job ran would drop the balance again unseen. The evaluation calls it too.
+    """
+    if (current or balance(session, agreement)).is_low:
+        return
+    keys = [
+        alert_key(NotificationKind.LOW_BALANCE, agreement),
+        alert_key(NotificationKind.DEPLETED, agreement),
+    ]
+    if session.scalar(select(Notification.id).where(Notification.dedupe_key.in_(keys))) is not None:
+        agreement.alert_epoch += 1

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from accounting import clock, jobs
-from accounting.agreements import load_agreement_type, overruns_allowed
+from accounting.agreements import load_agreement_type, overruns_allowed, rearm_alerts
 from accounting.errors import Conflict, InsufficientBalance, InvalidInput, NotFound
 from accounting.lots import give_back, lock_agreement, open_lots, take_fifo
 from accounting.money import ZERO, list_value, round_money
@@ -205,8 +205,7 @@ def reverse_time_entry(session: Session, *, time_entry_id: int, today: dt.date |
     entry = session.get(TimeEntry, time_entry_id)
     if entry is None:
         raise NotFound("time entry", time_entry_id)
-    if entry.agreement_id is not None:
-        lock_agreement(session, entry.agreement_id)
+    agreement = lock_agreement(session, entry.agreement_id) if entry.agreement_id is not None else None
     session.refresh(entry, with_for_update=True)
     if entry.reversed:
         raise Conflict(f"time entry {time_entry_id} is already reversed")
@@ -221,6 +220,7 @@ def reverse_time_entry(session: Session, *, time_entry_id: int, today: dt.date |
     entry.reversed = True
     entry.reversed_on = day
     session.flush()
-    if entry.agreement_id is not None and usage:
-        jobs.enqueue(session, jobs.EVALUATE_BALANCE, agreement_id=entry.agreement_id)
+    if agreement is not None and usage:
+        rearm_alerts(session, agreement)
+        jobs.enqueue(session, jobs.EVALUATE_BALANCE, agreement_id=agreement.id)
     return entry

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from accounting import clock, jobs
-from accounting.agreements import balance
+from accounting.agreements import alert_key, balance, rearm_alerts
 from accounting.errors import InvalidInput, NotFound
 from accounting.lots import lock_agreement
 from accounting.validation import require_text
@@ -82,7 +82,6 @@ def evaluate_balance(
     if not watched(agreement, today or clock.today()):
         return raised
     current = balance(session, agreement)
-    epoch = agreement.alert_epoch
     if time_entry_id is not None:
         entry = session.get(TimeEntry, time_entry_id)
         if entry is not None and entry.coverage is Coverage.OVERRUN and entry.agreement_id == agreement.id:
@@ -100,7 +99,7 @@ def evaluate_balance(
             session,
             agreement,
             NotificationKind.LOW_BALANCE,
-            f"LOW_BALANCE:{agreement.id}:{epoch}",
+            alert_key(NotificationKind.LOW_BALANCE, agreement),
             current.units_remaining,
         )
         raised += [n] if n else []
@@ -109,21 +108,12 @@ def evaluate_balance(
                 session,
                 agreement,
                 NotificationKind.DEPLETED,
-                f"DEPLETED:{agreement.id}:{epoch}",
+                alert_key(NotificationKind.DEPLETED, agreement),
                 current.units_remaining,
             )
             raised += [n] if n else []
-    elif (
-        session.scalar(
-            select(Notification.id).where(
-                Notification.dedupe_key.in_(
-                    [f"LOW_BALANCE:{agreement.id}:{epoch}", f"DEPLETED:{agreement.id}:{epoch}"]
-                )
-            )
-        )
-        is not None
-    ):
-        agreement.alert_epoch = epoch + 1
+    else:
+        rearm_alerts(session, agreement, current)
     session.flush()
     return raised
 

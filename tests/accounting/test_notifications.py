@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from accounting import agreements, drawdown
-from models import Agreement, Notification
+from models import Agreement, Notification, TimeEntry
 from tests import factories
 
 D = Decimal
@@ -30,8 +30,8 @@ def buy(session: Session, agreement: Agreement, units: str) -> None:
     )
 
 
-def work(session: Session, rates: factories.Rates, agreement: Agreement, hours: str) -> None:
-    drawdown.log_time(
+def work(session: Session, rates: factories.Rates, agreement: Agreement, hours: str) -> TimeEntry:
+    return drawdown.log_time(
         session,
         company_id=agreement.company_id,
         agreement_id=agreement.id,
@@ -68,6 +68,21 @@ class TestLowBalance:
 
         assert factories.run_evaluations(session) == ["LOW_BALANCE"]
         assert low_balance_alerts(session) == [D("1.50"), D("1.50")]
+
+    def test_units_given_back_re_arm_the_alert_as_a_purchase_does(self, session: Session) -> None:
+        rates, agreement = setup(session)
+        buy(session, agreement, "10")
+        work(session, rates, agreement, "1")
+        mistake = work(session, rates, agreement, "7.5")
+        assert factories.run_evaluations(session) == ["LOW_BALANCE"]
+
+        # The reversal gives 7.50 h back (1.50 h -> 9.00 h); 8 h more drop it to 1.00 h,
+        # both before either evaluation job runs.
+        drawdown.reverse_time_entry(session, time_entry_id=mistake.id, today=DAY)
+        work(session, rates, agreement, "8")
+
+        assert factories.run_evaluations(session) == ["LOW_BALANCE"]
+        assert low_balance_alerts(session) == [D("1.50"), D("1.00")]
 
     def test_a_purchase_that_leaves_the_balance_low_raises_nothing_new(self, session: Session) -> None:
         rates, agreement = setup(session)
