@@ -16,7 +16,7 @@ from accounting.errors import Conflict, InsufficientBalance, InvalidInput
 from accounting.lots import lock_agreement, open_lots, take_fifo
 from accounting.money import HUNDRED, ZERO, paid_value, percent
 from accounting.records import get, next_numbers
-from accounting.validation import check_amount, optional_text, require_text
+from accounting.validation import check_amount, check_emails, optional_text, require_text
 from models import (
     Addition,
     Adjustment,
@@ -125,6 +125,7 @@ def create_agreement(
     end_date: dt.date | None = None,
     allow_overruns: bool | None = None,
     low_balance_threshold: Decimal | None = None,
+    notify_emails: Sequence[str] = (),
 ) -> Agreement:
     if session.get(Company, company_id) is None:
         raise InvalidInput(f"company {company_id} not found")
@@ -143,6 +144,7 @@ def create_agreement(
         allow_overruns=allow_overruns,
         low_balance_threshold=low_balance_threshold,
         alert_epoch=0,
+        notify_emails=check_emails(list(notify_emails), "notifyEmails"),
     )
     session.add(agreement)
     session.flush()

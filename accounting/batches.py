@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import select, update
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from accounting import clock, jobs
 from accounting.errors import InvalidInput, NotFound, UnbalancedEntry
-from accounting.mappings import MappingResolver
+from accounting.mappings import MappingResolver, required_account_type
 from accounting.money import ZERO
 from accounting.posting import (
     ADJUSTMENT,
@@ -37,7 +38,7 @@ from models import (
     TimeEntry,
     utcnow,
 )
-from models.enums import BatchStatus, MappingKind
+from models.enums import AccountType, BatchStatus, MappingKind
 
 JournalLineAmounts = tuple[Decimal, Decimal]
 
@@ -66,27 +67,55 @@ def create_batch(session: Session, *, through_date: dt.date) -> JournalBatch:
     return batch
 
 
-def _account_resolver(resolver: MappingResolver, context: Context) -> Callable[[Ref], int | str]:
-    singles = {
-        AR: MappingKind.ACCOUNTS_RECEIVABLE,
-        SERVICE_REVENUE: MappingKind.SERVICE_REVENUE,
-        BREAKAGE: MappingKind.BREAKAGE,
-    }
+@dataclass(frozen=True)
+class Misdirected:
+    """A mapping that resolves, to an account of the wrong type (SPEC §10)."""
 
-    def resolve(ref: Ref) -> int | str:
-        if ref in singles:
-            return resolver.single(singles[ref])
+    problem: str
+
+
+_SINGLES = {
+    AR: MappingKind.ACCOUNTS_RECEIVABLE,
+    SERVICE_REVENUE: MappingKind.SERVICE_REVENUE,
+    BREAKAGE: MappingKind.BREAKAGE,
+}
+
+
+def _account_resolver(
+    resolver: MappingResolver, context: Context
+) -> Callable[[Ref], int | str | Misdirected]:
+    def checked(
+        account: int | str, expected: tuple[AccountType, str], mapping: str
+    ) -> int | str | Misdirected:
+        if isinstance(account, str):
+            return account
+        problem = resolver.wrong_type(account, expected[0], mapping, expected[1])
+        return account if problem is None else Misdirected(problem)
+
+    def resolve(ref: Ref) -> int | str | Misdirected:
+        if ref in _SINGLES:
+            kind = _SINGLES[ref]
+            return checked(
+                resolver.single(kind), required_account_type(kind, None), f"the {kind.value} mapping"
+            )
         lot = context.lots[int(ref[1])]
         if lot.deferred_account_id is not None:
-            return lot.deferred_account_id
+            return lot.deferred_account_id  # fixed when it was first posted
         agreement_type = context.lot_type(lot.id)
+        expected = required_account_type(MappingKind.AGREEMENT_TYPE, agreement_type)
         if not agreement_type.reverse_revenue_when_applied:
-            return resolver.agreement_type(agreement_type.id)
+            return checked(
+                resolver.agreement_type(agreement_type.id),
+                expected,
+                resolver.mapping_name(MappingKind.AGREEMENT_TYPE, agreement_type.id),
+            )
         addition = context.additions.get(lot.addition_id) if lot.addition_id else None
-        return resolver.deferred(
-            agreement_type.id,
-            addition.category if addition else None,
-            addition.subcategory if addition else None,
+        category = addition.category if addition else None
+        subcategory = addition.subcategory if addition else None
+        return checked(
+            resolver.deferred(agreement_type.id, category, subcategory),
+            expected,
+            resolver.mapping_name(MappingKind.PRODUCT_CATEGORY, agreement_type.id, category, subcategory),
         )
 
     return resolve
@@ -115,6 +144,7 @@ def post_batch(session: Session, *, batch_id: int) -> JournalBatch:
     resolve = _account_resolver(MappingResolver.load(session), context)
 
     missing: set[str] = set()
+    misdirected: set[str] = set()
     resolved: list[tuple[DraftEntry, list[tuple[int, JournalLineAmounts]]]] = []
     for draft in drafts:
         if draft.total_debit != draft.total_credit:
@@ -124,12 +154,19 @@ def post_batch(session: Session, *, batch_id: int) -> JournalBatch:
             account = resolve(leg.ref)
             if isinstance(account, str):
                 missing.add(account)
+            elif isinstance(account, Misdirected):
+                misdirected.add(account.problem)
             else:
                 lines.append((account, (leg.debit, leg.credit)))
         resolved.append((draft, lines))
-    if missing:
+    if missing or misdirected:
         batch.status = BatchStatus.FAILED
-        batch.error = "Missing GL mappings: " + "; ".join(sorted(missing))
+        problems = []
+        if missing:
+            problems.append("Missing GL mappings: " + "; ".join(sorted(missing)))
+        if misdirected:
+            problems.append("GL mappings to the wrong type of account: " + "; ".join(sorted(misdirected)))
+        batch.error = ". ".join(problems)
         session.flush()
         return batch
 

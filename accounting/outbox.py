@@ -17,9 +17,10 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from accounting import jobs
 from accounting.errors import InvalidInput, NotFound
 from models import NotificationDelivery, OutboxJob, ScheduledRun, utcnow
-from models.enums import JobStatus
+from models.enums import DeliveryStatus, JobStatus
 
 # Long enough for a Postgres error with its SQL; the full traceback goes to the log.
 MAX_ERROR_CHARS = 4000
@@ -96,12 +97,24 @@ def record_failure(session: Session, *, job_id: int, error: str, final: bool) ->
     values: dict[str, Any] = {"attempts": OutboxJob.attempts + 1, "last_error": error[:MAX_ERROR_CHARS]}
     if final:
         values["status"] = JobStatus.FAILED
-    session.execute(
+    failed = session.execute(
         update(OutboxJob)
         .where(OutboxJob.id == job_id, OutboxJob.status != JobStatus.DONE)
         .values(values)
         .execution_options(synchronize_session=False)
     )
+    job = session.get(OutboxJob, job_id) if final and cast(CursorResult[Any], failed).rowcount else None
+    if job is not None and job.actor == jobs.SEND_DELIVERY:
+        # Its retries are used up: the delivery is FAILED with its last error (SPEC §10).
+        session.execute(
+            update(NotificationDelivery)
+            .where(
+                NotificationDelivery.id == job_arguments(job)["delivery_id"],
+                NotificationDelivery.status == DeliveryStatus.PENDING,
+            )
+            .values(status=DeliveryStatus.FAILED)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def failed_jobs(session: Session, *, limit: int = 100) -> Sequence[OutboxJob]:
@@ -128,9 +141,31 @@ def retry_job(session: Session, *, job_id: int) -> OutboxJob:
         raise InvalidInput(f"outbox job {job_id} is {job.status.value}; only a FAILED job can be retried")
     job.status = JobStatus.PENDING
     job.sent_at = None
+    if job.actor == jobs.SEND_DELIVERY:
+        session.execute(
+            update(NotificationDelivery)
+            .where(
+                NotificationDelivery.id == job_arguments(job)["delivery_id"],
+                NotificationDelivery.status == DeliveryStatus.FAILED,
+            )
+            .values(status=DeliveryStatus.PENDING)
+            .execution_options(synchronize_session=False)
+        )
     session.flush()
     session.info["jobs_enqueued"] = True
     return job
+
+
+def failed_job_of_delivery(session: Session, *, delivery_id: int) -> OutboxJob | None:
+    """The newest dead-lettered send of one delivery, if any (dead letters are few)."""
+    for job in session.scalars(
+        select(OutboxJob)
+        .where(OutboxJob.actor == jobs.SEND_DELIVERY, OutboxJob.status == JobStatus.FAILED)
+        .order_by(OutboxJob.id.desc())
+    ):
+        if job_arguments(job).get("delivery_id") == delivery_id:
+            return job
+    return None
 
 
 def record_delivery_failure(session: Session, *, delivery_id: int, error: str) -> None:

@@ -27,6 +27,7 @@ from models import (
     Adjustment,
     Agreement,
     AgreementType,
+    ApiToken,
     AuditEntry,
     Company,
     GLAccount,
@@ -39,8 +40,10 @@ from models import (
     Lot,
     Model,
     Notification,
+    NotificationDelivery,
     OutboxJob,
     TimeEntry,
+    Webhook,
     WorkRole,
     WorkType,
     agreement_type_excluded_work_role,
@@ -63,6 +66,11 @@ NOTIFICATIONS = "notifications"
 LEDGER = "the ledger"
 AUDIT = "the audit trail"
 JOBS = "jobs"
+# Part "admin" (SPEC §10).
+DELIVERIES = "notification deliveries"
+NOTIFY_EMAILS = "an agreement's notifyEmails"
+TOKENS = "API tokens"
+WEBHOOKS = "webhooks"
 
 # TECHNICIAN reads companies, agreements, the catalog and time; CUSTOMER its own
 # company's agreements, time, invoices and notifications; ACCOUNTANT and ADMIN all.
@@ -76,6 +84,10 @@ READERS: dict[str, frozenset[Role]] = {
     LEDGER: BACK_OFFICE,
     AUDIT: BACK_OFFICE,
     JOBS: ADMINS,
+    DELIVERIES: STAFF,
+    NOTIFY_EMAILS: STAFF,
+    TOKENS: ADMINS,
+    WEBHOOKS: ADMINS,
 }
 
 
@@ -347,6 +359,17 @@ def jobs(
     return paginate(session, stmt, OutboxJob, first=first, after=after, newest_first=True)
 
 
+def api_tokens(session: Session, principal: Principal) -> list[ApiToken]:
+    may_read(principal, TOKENS)
+    return list(session.scalars(select(ApiToken).order_by(ApiToken.id)))
+
+
+def webhooks(session: Session, principal: Principal) -> list[Webhook]:
+    """The registered webhooks; deleted ones are kept, inactive, for their deliveries' history."""
+    may_read(principal, WEBHOOKS)
+    return list(session.scalars(select(Webhook).where(Webhook.active.is_(True)).order_by(Webhook.id)))
+
+
 # --- batch loaders: one query per relation for any number of parents ------------------
 
 _CHUNK = 900  # below SQLite's bound-parameter limit
@@ -419,6 +442,13 @@ def invoices_by_ids(session: Session, principal: Principal, ids: Iterable[int]) 
     return {
         i: row for i, row in by_ids(session, Invoice, ids).items() if own is None or row.company_id == own
     }
+
+
+def deliveries_of_notifications(
+    session: Session, principal: Principal, notification_ids: Iterable[int]
+) -> dict[int, list[NotificationDelivery]]:
+    may_read(principal, DELIVERIES)
+    return _grouped(session, NotificationDelivery, NotificationDelivery.notification_id, notification_ids)
 
 
 def additions_of_agreements(session: Session, agreement_ids: Iterable[int]) -> dict[int, list[Addition]]:

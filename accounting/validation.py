@@ -45,3 +45,32 @@ def optional_text(value: str | None, field: str, *, max_length: int = 100) -> st
         return None
     value = value.strip()
     return require_text(value, field, max_length=max_length) if value else None
+
+
+MAX_EMAIL_LENGTH = 320
+
+
+def check_email(value: str, field: str) -> str:
+    """An e-mail address by RFC 5321/5322 syntax (email-validator), normalised; no DNS lookup."""
+    from email_validator import EmailNotValidError, validate_email
+
+    text = (value or "").strip()
+    if not text:
+        raise InvalidInput(f"{field} must not be empty")
+    if len(text) > MAX_EMAIL_LENGTH:
+        raise InvalidInput(f"{field} must be at most {MAX_EMAIL_LENGTH} characters")
+    try:
+        return validate_email(text, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise InvalidInput(f"{field} {text[:80]!r} is not an e-mail address: {exc}") from exc
+
+
+def check_emails(values: list[str], field: str, *, maximum: int = 20) -> list[str]:
+    """A list of addresses, each checked, duplicates (ignoring case) dropped, in order."""
+    if len(values) > maximum:
+        raise InvalidInput(f"{field} may list at most {maximum} addresses")
+    seen: dict[str, str] = {}
+    for value in values:
+        address = check_email(value, field)
+        seen.setdefault(address.lower(), address)
+    return list(seen.values())

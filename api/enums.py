@@ -29,6 +29,8 @@ NotificationKind = strawberry.enum(enums.NotificationKind)
 Coverage = strawberry.enum(
     enums.Coverage, description="Why a time entry was, or was not, drawn from an agreement (SPEC §2)."
 )
+DeliveryChannel = strawberry.enum(enums.DeliveryChannel)
+DeliveryStatus = strawberry.enum(enums.DeliveryStatus)
 LotSource = strawberry.enum(enums.LotSource, description="Where a lot's units came from.")
 JobStatus = strawberry.enum(
     enums.JobStatus,

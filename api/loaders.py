@@ -32,6 +32,7 @@ from models import (
     JournalEntry,
     JournalLine,
     Notification,
+    NotificationDelivery,
     TimeEntry,
     WorkRole,
     WorkType,
@@ -144,6 +145,9 @@ class Loaders:
         self.invoices_of_agreement: Loader[int, list[Invoice]] = scoped(
             queries.invoices_of_agreements, flatten=True
         )
+        self.deliveries_of_notification: Loader[int, list[NotificationDelivery]] = scoped(
+            queries.deliveries_of_notifications, flatten=True
+        )
         self.additions_of_agreement = many(queries.additions_of_agreements)
         self.adjustments_of_agreement = many(queries.adjustments_of_agreements)
         self.lots_of_agreement = many(queries.lots_of_agreements)
@@ -186,7 +190,7 @@ class Loaders:
             JournalLine: lambda rows: self.gl_account.want(r.account_id for r in rows),
             GLAccount: lambda rows: self.account_balance.want(r.id for r in rows),
             GLMapping: self._mappings,
-            Notification: lambda rows: self.agreement.want(r.agreement_id for r in rows),
+            Notification: self._notifications,
             ApiToken: lambda rows: self.company.want(r.company_id for r in rows),
         }
 
@@ -250,6 +254,10 @@ class Loaders:
         self.agreement.want(r.agreement_id for r in rows)
         self.journal_batch.want(r.batch_id for r in rows)
         self.lines_of_invoice.want(r.id for r in rows)
+
+    def _notifications(self, rows: list[Notification]) -> None:
+        self.agreement.want(r.agreement_id for r in rows)
+        self.deliveries_of_notification.want(r.id for r in rows)
 
     def _mappings(self, rows: list[GLMapping]) -> None:
         self.agreement_type.want(r.agreement_type_id for r in rows)

@@ -16,6 +16,8 @@ from strawberry.types import ExecutionContext
 
 from api.access.mutations import AccessMutation
 from api.access.queries import AccessQuery
+from api.admin.mutations import AdminMutation
+from api.admin.queries import AdminQuery
 from api.agreements.mutations import AgreementMutation
 from api.agreements.queries import AgreementQuery
 from api.billing.mutations import BillingMutation
@@ -45,6 +47,7 @@ class Query(
     LedgerQuery,
     NotificationQuery,
     JobQuery,
+    AdminQuery,
 ):
     pass
 
@@ -58,6 +61,7 @@ class Mutation(
     BillingMutation,
     NotificationMutation,
     AccessMutation,
+    AdminMutation,
 ):
     pass
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -18,11 +20,26 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
 from models.base import Base, IdType, Model, Money
 from models.company import Company, WorkRole, WorkType
 from models.enums import AgreementStatus, ApplicationUnits
+
+
+class TextList(TypeDecorator[list[str]]):
+    """A short list of strings as JSON text: the same on SQLite and PostgreSQL."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: list[str] | None, dialect: Dialect) -> str:
+        return json.dumps(list(value or []))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> list[str]:
+        return [str(item) for item in json.loads(value)] if value else []
 
 
 def _enum(cls: type) -> Enum:
@@ -103,6 +120,8 @@ class Agreement(Model):
     # above the threshold starts a new epoch (SPEC §5).
     alert_epoch: Mapped[int] = mapped_column(Integer, default=0)
     cancelled_on: Mapped[dt.date | None] = mapped_column(Date)
+    # Contacts e-mailed with the agreement's notifications besides the billing e-mail (SPEC §10).
+    notify_emails: Mapped[list[str]] = mapped_column(TextList, default=list, server_default="[]")
 
     company: Mapped[Company] = relationship(lazy="raise")
     agreement_type: Mapped[AgreementType] = relationship(lazy="raise")

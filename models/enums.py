@@ -79,6 +79,19 @@ class NotificationKind(enum.StrEnum):
     OVERRUN = "OVERRUN"
 
 
+class DeliveryChannel(enum.StrEnum):
+    WEBHOOK = "WEBHOOK"
+    EMAIL = "EMAIL"
+
+
+class DeliveryStatus(enum.StrEnum):
+    """PENDING until sent or given up; FAILED when its retries are used up (SPEC §10)."""
+
+    PENDING = "PENDING"
+    SENT = "SENT"
+    FAILED = "FAILED"
+
+
 class LotSource(enum.StrEnum):
     PURCHASE = "PURCHASE"
     ADJUSTMENT = "ADJUSTMENT"

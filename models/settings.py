@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     smtp_password: str | None = Field(default=None, alias="SMTP_PASSWORD")
     smtp_from: str = Field(default="blocktime@localhost", alias="SMTP_FROM")
     smtp_starttls: bool = Field(default=False, alias="SMTP_STARTTLS")
+    # STARTTLS verifies the server's certificate against the system's CAs, or this bundle.
+    smtp_ca_file: str | None = Field(default=None, alias="SMTP_CA_FILE")
 
     # Scheduler: the daily billing run and expiry at this UTC hour:minute.
     billing_schedule: str = Field(default="02:00", alias="BILLING_SCHEDULE")

@@ -95,7 +95,10 @@ class TestRevisionFiles:
         files = sorted(path.name for path in versions.glob("*.py"))
 
         assert files, "no revision files"
+        numbers = []
         for name in files:
             match = re.fullmatch(r"\d{4}_\d{2}_\d{2}_(\d{4})_\w+\.py", name)
             assert match, f"{name} is not <yyyy>_<mm>_<dd>_<nnnn>_<slug>.py"
-        assert runner.head() == f"{len(files):04d}"
+            numbers.append(match.group(1))
+        # Parallel work reserves revision numbers, so they need not be contiguous: one head, the highest.
+        assert runner.head() == max(numbers)

@@ -197,26 +197,16 @@ def send_delivery(job_id: int, delivery_id: int) -> None:
 def _send(session: Session, settings: Settings, delivery_id: int) -> None:
     claimed_delivery = notifications.claim_delivery(session, delivery_id=delivery_id)
     if claimed_delivery is None:
-        log.info("Delivery %s was already delivered.", delivery_id)
+        log.info("Delivery %s was already sent, or given up.", delivery_id)
         return
     notification_id = claimed_delivery.notification_id
-    channel = next(
-        (
-            pending
-            for pending in notifications.plan_deliveries(
-                session, notification_id=notification_id, email_enabled=bool(settings.smtp_host)
-            )
-            if pending.delivery_id == delivery_id
-        ),
-        None,
-    )
-    if channel is None:
-        log.warning(
-            "Delivery %s: channel %s is no longer active; not sent.", delivery_id, claimed_delivery.channel
-        )
+    channel = notifications.delivery_target(session, claimed_delivery)
+    if isinstance(channel, str):
+        log.warning("Delivery %s (%s) not sent: %s.", delivery_id, claimed_delivery.channel, channel)
+        notifications.give_up_delivery(session, delivery_id=delivery_id, error=channel)
         return
-    payload = notifications.notification_payload(session, notification_id=notification_id)
     if channel.url is not None and channel.secret is not None:
+        payload = notifications.notification_payload(session, notification_id=notification_id)
         body = notifications.encode_payload(payload)
         delivery.post_webhook(
             channel.url,
@@ -227,7 +217,8 @@ def _send(session: Session, settings: Settings, delivery_id: int) -> None:
             timeout=settings.webhook_timeout_seconds,
         )
     elif channel.email is not None:
-        delivery.send_email(settings, to=channel.email, payload=payload)
+        facts = notifications.notification_facts(session, notification_id=notification_id)
+        delivery.send_email(settings, to=channel.email, facts=facts)
     else:
         raise delivery.DeliveryRejected(f"delivery {delivery_id}: channel {channel.channel} has no address")
     notifications.mark_delivered(session, delivery_id=delivery_id)

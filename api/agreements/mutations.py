@@ -39,6 +39,9 @@ class CreateAgreementInput:
     end_date: dt.date | None = None
     allow_overruns: bool | None = None
     low_balance_threshold: Decimal | None = None
+    notify_emails: list[str] | None = strawberry.field(
+        default=None, description="Contacts e-mailed with the agreement's notifications besides billingEmail."
+    )
 
 
 @strawberry.input
@@ -111,6 +114,7 @@ class AgreementMutation:
                 end_date=input.end_date,
                 allow_overruns=input.allow_overruns,
                 low_balance_threshold=input.low_balance_threshold,
+                notify_emails=input.notify_emails or (),
             ),
         )
         return wrap(info, Agreement, row)

@@ -129,6 +129,16 @@ class Agreement:
     def low_balance_threshold(self, info: Info) -> Decimal | None:
         return rules.low_balance_threshold(self.row, self._type(info))
 
+    @strawberry.field(
+        description=(
+            "Contacts e-mailed with the agreement's notifications, besides the company's billingEmail. "
+            "Staff only."
+        )
+    )
+    def notify_emails(self, info: Info) -> list[str]:
+        queries.may_read(info.context.viewer, queries.NOTIFY_EMAILS)
+        return list(self.row.notify_emails)
+
     @strawberry.field
     def balance(self, info: Info) -> AgreementBalance:
         return AgreementBalance.from_balance(info.context.loaders.balance.load(self.row.id))

@@ -147,7 +147,10 @@ class TestEachActorRunTwice:
                 select(NotificationDelivery).order_by(NotificationDelivery.channel)
             ).all()
             (hook_id,) = session.scalars(select(Webhook.id))
-            assert [(d.channel, d.attempts) for d in deliveries] == [("email", 1), (f"webhook:{hook_id}", 1)]
+            assert [(d.channel, d.attempts) for d in deliveries] == [
+                ("email:billing@acme.example", 1),
+                (f"webhook:{hook_id}", 1),
+            ]
             assert all(d.delivered_at is not None for d in deliveries)
             assert session.get_one(Notification, notification_id).delivered_at is not None
 
