@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
     from starlette.applications import Starlette
 
+    from accounting.access import Principal
+
 app = typer.Typer(
     name="blocktime",
     help="Prepaid block-time agreements and deferred revenue for managed service providers.",
@@ -27,8 +29,12 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database migrations (Alembic).", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+jobs_app = typer.Typer(
+    help="Outbox jobs: the failed ones (dead letters) and their retry.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
+app.add_typer(jobs_app, name="jobs")
 
 
 class RoleChoice(enum.StrEnum):
@@ -205,6 +211,107 @@ def token_create(
     scope = f", company {company}" if company else ""
     typer.echo(f"Created token {name!r} (role {role.value}{scope}), shown once. Send it as a Bearer token:")
     typer.echo(secret)
+
+
+def _operator() -> Principal:
+    """Who the audit trail names for a command run at the console: the OS user."""
+    import getpass
+
+    from accounting.access import Principal
+    from models.enums import Role
+
+    return Principal(token_id=None, name=f"cli:{getpass.getuser()}", role=Role.ADMIN)
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """List the API tokens (never their secrets): id, role, name, company, created, revoked."""
+    from sqlalchemy import select
+
+    from accounting import queries
+    from accounting.access import SYSTEM
+    from models import Company
+    from models.db import unit_of_work
+
+    with unit_of_work(writer=False) as session:
+        rows = queries.api_tokens(session, SYSTEM)
+        companies = {c.id: c.identifier for c in session.scalars(select(Company))}
+        lines = [
+            "\t".join(
+                [
+                    str(t.id),
+                    t.role.value,
+                    t.name,
+                    companies.get(t.company_id, "-") if t.company_id else "-",
+                    t.created_at.isoformat(timespec="seconds"),
+                    f"revoked {t.revoked_at.isoformat(timespec='seconds')}" if t.revoked_at else "active",
+                ]
+            )
+            for t in rows
+        ]
+    typer.echo("id\trole\tname\tcompany\tcreated\tstatus")
+    for line in lines:
+        typer.echo(line)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[int, typer.Argument(metavar="ID", help="The token's id (token list).")],
+) -> None:
+    """Revoke a token: it is refused (UNAUTHENTICATED) from the next request on. Audited."""
+    from accounting import audit, tokens
+    from accounting.errors import DomainError
+    from models.db import unit_of_work
+
+    try:
+        with unit_of_work() as session:
+            token = tokens.revoke_token(session, token_id=token_id)
+            audit.record(
+                session, _operator(), action="revokeApiToken", object_type="ApiToken", object_id=token.id
+            )
+            name = token.name
+    except DomainError as exc:
+        _fail(exc.message)
+    typer.echo(f"Token {token_id} ({name!r}) is revoked.")
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().split("\n", 1)[0]
+
+
+@jobs_app.command("failed")
+def jobs_failed() -> None:
+    """List the failed jobs (dead letters), newest first: id, actor, attempts, last error."""
+    from accounting import outbox
+    from models.db import unit_of_work
+
+    with unit_of_work(writer=False) as session:
+        lines = [
+            f"{job.id}\t{job.actor}\t{job.args}\t{job.attempts}\t{_first_line(job.last_error)}"
+            for job in outbox.failed_jobs(session)
+        ]
+    typer.echo("id\tactor\targuments\tattempts\tlast error")
+    for line in lines:
+        typer.echo(line)
+
+
+@jobs_app.command("retry")
+def jobs_retry(
+    job_id: Annotated[int, typer.Argument(metavar="ID", help="A FAILED job's id (jobs failed).")],
+) -> None:
+    """Put a FAILED job back in the outbox (a failed delivery's job sends it again). Audited."""
+    from accounting import audit, outbox
+    from accounting.errors import DomainError
+    from models.db import unit_of_work
+
+    try:
+        with unit_of_work() as session:
+            job = outbox.retry_job(session, job_id=job_id)
+            audit.record(session, _operator(), action="retryJob", object_type="OutboxJob", object_id=job.id)
+            actor = job.actor
+    except DomainError as exc:
+        _fail(exc.message)
+    typer.echo(f"Job {job_id} ({actor}) is PENDING again; a worker will run it.")
 
 
 if __name__ == "__main__":
