@@ -276,6 +276,10 @@ def mark_delivered(session: Session, *, delivery_id: int) -> None:
     delivery.delivered_at = utcnow()
     delivery.last_error = None
     session.flush()
+    # Deliveries sent side by side each see the other unsent unless they take turns here.
+    session.scalars(
+        select(Notification.id).where(Notification.id == delivery.notification_id).with_for_update()
+    ).first()
     unsent = session.scalar(
         select(NotificationDelivery.id).where(
             NotificationDelivery.notification_id == delivery.notification_id,

@@ -89,14 +89,17 @@ class TestWithARedisWorker:
         assert post.json["unitsRemaining"] == "1.00"
         ((recipients, mail),) = mailbox.messages
         assert recipients == ["billing@acme.example"]
-        assert "low balance" in mail["Subject"]
+        assert "running low" in mail["Subject"]
         assert mail["X-Blocktime-Event"] == "LOW_BALANCE"
         with Session(api) as session:
             (notification,) = session.scalars(select(Notification))
             assert notification.delivered_at is not None
             deliveries = session.scalars(select(NotificationDelivery)).all()
             (hook_id,) = session.scalars(select(Webhook.id))
-            assert sorted(d.channel for d in deliveries if d.delivered_at) == ["email", f"webhook:{hook_id}"]
+            assert sorted(d.channel for d in deliveries if d.delivered_at) == [
+                "email:billing@acme.example",
+                f"webhook:{hook_id}",
+            ]
 
     def test_a_batch_posted_through_the_outbox_becomes_posted(self, api: Engine) -> None:
         scenarios.prepaid_agreement(api, purchases=2)
