@@ -312,10 +312,10 @@ def retry_delivery(session: Session, *, delivery_id: int) -> NotificationDeliver
         raise InvalidInput(f"notification delivery {delivery_id} cannot be retried: {target}")
     dead = outbox.failed_job_of_delivery(session, delivery_id=delivery_id)
     if dead is not None:
-        outbox.retry_job(session, job_id=dead.id)
+        outbox.retry_job(session, job_id=dead.id)  # which makes the delivery PENDING in the database
     else:
-        delivery.status = DeliveryStatus.PENDING
         jobs.enqueue(session, jobs.SEND_DELIVERY, delivery_id=delivery_id)
+    delivery.status = DeliveryStatus.PENDING
     session.flush()
     return delivery
 

@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import Engine, create_engine, inspect
 from typer.testing import CliRunner
 
 from api.cli import RoleChoice, app
 from models import Base
 from models.enums import Role
-from models.settings import get_settings
+from models.settings import Settings, get_settings
 from tests.processes import BLOCKTIME
 
 
@@ -134,3 +134,39 @@ class TestWorker:
                 ],
             )
         ]
+
+
+class TestTokenListAndRevoke:
+    def test_lists_tokens_without_secrets_and_revokes_one_audited(
+        self, db: Engine, settings: Settings, tmp_path: Path
+    ) -> None:
+        from sqlalchemy import select
+
+        from accounting import access
+        from accounting.errors import Unauthenticated
+        from models import AuditEntry
+        from models.db import unit_of_work
+
+        url = settings.database_url
+        with unit_of_work(db) as session:
+            token, secret = access.create_token(session, role=Role.ACCOUNTANT, name="bob-books")
+            token_id = token.id
+
+        listed = run_blocktime("token", "list", cwd=tmp_path, DATABASE_URL=url)
+        revoked = run_blocktime("token", "revoke", str(token_id), cwd=tmp_path, DATABASE_URL=url)
+        after = run_blocktime("token", "list", cwd=tmp_path, DATABASE_URL=url)
+        missing = run_blocktime("token", "revoke", "999999", cwd=tmp_path, DATABASE_URL=url)
+
+        assert listed.returncode == 0, listed.stderr
+        assert f"{token_id}\tACCOUNTANT\tbob-books\t-\t" in listed.stdout
+        assert listed.stdout.rstrip().endswith("active")
+        assert secret not in listed.stdout
+        assert revoked.returncode == 0, revoked.stderr
+        assert f"Token {token_id} ('bob-books') is revoked." in revoked.stdout
+        assert "\trevoked 20" in after.stdout
+        assert (missing.returncode, missing.stderr.strip()) == (1, "error: API token 999999 not found")
+        with unit_of_work(db, writer=False) as session:
+            with pytest.raises(Unauthenticated, match="not valid"):
+                access.authenticate(session, secret)
+            (entry,) = session.scalars(select(AuditEntry).where(AuditEntry.action == "revokeApiToken"))
+            assert (entry.actor_name.startswith("cli:"), entry.object_id) == (True, str(token_id))

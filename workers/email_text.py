@@ -59,8 +59,8 @@ KIND_WORDING: dict[str, Wording] = {
         subject="{agreement}: work went beyond the prepaid time",
         happened=(
             "Work of {work_hours} on {work_date} needed more than the prepaid balance of the agreement "
-            "{agreement} of {company} had left; {hours_billed} of it are billed separately at list rates. "
-            "Balance left: {remaining}."
+            "{agreement} of {company} had left; the part beyond it ({hours_billed}) is billed separately "
+            "at list rates. Balance left: {remaining}."
         ),
         todo=BUY_MORE,
     ),

@@ -558,3 +558,105 @@ class TestWebhooks:
         assert deleted == {"deleteWebhook": True}
         assert after == {"webhooks": []}
         assert again[0] == "NOT_FOUND"
+
+
+DELIVERIES = """
+{ notifications { edges { node {
+  kind deliveredAt deliveries { id channel target status attempts lastError sentAt }
+} } } }
+"""
+
+
+def failed_webhook_delivery(engine: Engine, s: Shop) -> int:
+    """A LOW_BALANCE notification whose one webhook delivery gave up (its send job FAILED)."""
+    from accounting import jobs, notifications, outbox
+
+    with unit_of_work(engine) as session:
+        notifications.register_webhook(session, url="https://erp.example/hook", secret="s3cret-hook")
+        (notification,) = session.scalars(select(Notification))  # raised when the shop was built
+        (channel,) = notifications.plan_deliveries(
+            session, notification_id=notification.id, email_enabled=False
+        )
+        job = jobs.enqueue(session, jobs.SEND_DELIVERY, delivery_id=channel.delivery_id)
+        session.flush()
+        outbox.record_delivery_failure(session, delivery_id=channel.delivery_id, error="HTTP 410")
+        outbox.record_failure(session, job_id=job.id, error="DeliveryRejected: HTTP 410", final=True)
+        return channel.delivery_id
+
+
+class TestDeliveriesThroughTheApi:
+    async def test_staff_see_each_delivery_and_an_admin_retries_a_failed_one(
+        self, admin: Client, db: Engine
+    ) -> None:
+        s = shop(db, hours="1")  # 1 h bought, threshold 2 h: low at once
+        delivery_id = failed_webhook_delivery(db, s)
+        accountant = admin.as_(create_token(db, Role.ACCOUNTANT))
+        customer = admin.as_(create_token(db, Role.CUSTOMER, company_id=int(s.company_id)))
+
+        (node,) = [e["node"] for e in (await accountant.data(DELIVERIES))["notifications"]["edges"]]
+        code, _ = await customer.error(DELIVERIES)
+        refused, _ = await accountant.error(
+            "mutation($id: ID!) { retryDelivery(id: $id) { status } }", id=str(delivery_id)
+        )
+        retried = await admin.data(
+            "mutation($id: ID!) { retryDelivery(id: $id) { id status attempts lastError } }",
+            id=str(delivery_id),
+        )
+        twice, message = await admin.error(
+            "mutation($id: ID!) { retryDelivery(id: $id) { status } }", id=str(delivery_id)
+        )
+
+        assert node == {
+            "kind": "LOW_BALANCE",
+            "deliveredAt": None,
+            "deliveries": [
+                {
+                    "id": str(delivery_id),
+                    "channel": "WEBHOOK",
+                    "target": "https://erp.example/hook",
+                    "status": "FAILED",
+                    "attempts": 1,
+                    "lastError": "HTTP 410",
+                    "sentAt": None,
+                }
+            ],
+        }
+        assert code == "FORBIDDEN"
+        assert refused == "FORBIDDEN"
+        assert retried["retryDelivery"] == {
+            "id": str(delivery_id),
+            "status": "PENDING",
+            "attempts": 1,
+            "lastError": "HTTP 410",
+        }
+        assert (twice, message) == (
+            "BAD_USER_INPUT",
+            f"notification delivery {delivery_id} is PENDING; only a FAILED one can be retried",
+        )
+        failed = (await admin.data("{ failedJobs { edges { node { id } } } }"))["failedJobs"]["edges"]
+        assert failed == []  # its dead-lettered job is back in the outbox
+        (entry,) = await trail(admin, "retryDelivery")
+        assert (entry["objectType"], entry["objectId"]) == ("NotificationDelivery", str(delivery_id))
+
+    async def test_an_admin_retries_a_failed_job(self, admin: Client, db: Engine) -> None:
+        with unit_of_work(db) as session:
+            from accounting import jobs, outbox
+
+            job = jobs.enqueue(session, jobs.POST_BATCH, batch_id=999)
+            outbox.record_failure(
+                session, job_id=job.id, error="NotFound: journal batch 999 not found", final=True
+            )
+            job_id = str(job.id)
+
+        retried = await admin.data(
+            "mutation($id: ID!) { retryJob(id: $id) { id status lastError } }", id=job_id
+        )
+        code, _ = await admin.error("mutation($id: ID!) { retryJob(id: $id) { id } }", id=job_id)
+
+        assert retried["retryJob"] == {
+            "id": job_id,
+            "status": "PENDING",
+            "lastError": "NotFound: journal batch 999 not found",
+        }
+        assert code == "BAD_USER_INPUT"
+        assert [e["objectId"] for e in await trail(admin, "retryJob")] == [job_id]

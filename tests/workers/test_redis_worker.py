@@ -17,9 +17,10 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from accounting import changes, notifications
 from models import JournalBatch, JournalEntry, Notification, NotificationDelivery, Webhook
-from models.db import get_engine
-from models.enums import BatchStatus
+from models.db import get_engine, unit_of_work
+from models.enums import BatchStatus, DeliveryStatus
 from models.settings import Settings
 from tests.workers import scenarios
 from tests.workers.conftest import (
@@ -100,6 +101,51 @@ class TestWithARedisWorker:
                 "email:billing@acme.example",
                 f"webhook:{hook_id}",
             ]
+
+    def test_a_refusing_webhook_is_failed_until_retried_while_every_address_gets_its_email(
+        self, api: Engine, webhook: WebhookServer, module_smtp: SmtpServer
+    ) -> None:
+        webhook.statuses = [410]
+        shop = scenarios.prepaid_agreement(api, webhook_url=webhook.url)
+        with unit_of_work(api) as session:
+            changes.update_agreement(
+                session, agreement_id=shop.agreement_id, notify_emails=["am@msp.example"]
+            )
+
+        scenarios.log_hours(api, shop, "9")
+
+        def statuses() -> dict[str, DeliveryStatus]:
+            with Session(api) as session:
+                return {d.target: d.status for d in session.scalars(select(NotificationDelivery))}
+
+        wait_until(
+            lambda: (
+                statuses().get(webhook.url) is DeliveryStatus.FAILED
+                and len(module_smtp.mailbox.messages) == 2
+            ),
+            what="the webhook to fail and both e-mails to be sent",
+        )
+        assert sorted(r for r, _ in module_smtp.mailbox.messages) == [
+            ["am@msp.example"],
+            ["billing@acme.example"],
+        ]
+        with Session(api) as session:
+            assert session.scalars(select(Notification.delivered_at)).one() is None
+            failed = session.scalars(
+                select(NotificationDelivery).where(NotificationDelivery.target == webhook.url)
+            ).one()
+            assert failed.last_error == f"DeliveryRejected: POST {webhook.url}: HTTP 410"
+
+        with unit_of_work(api) as session:
+            notifications.retry_delivery(session, delivery_id=failed.id)
+
+        wait_until(
+            lambda: statuses().get(webhook.url) is DeliveryStatus.SENT, what="the retried webhook delivery"
+        )
+        wait_settled(api)
+        assert [r.status for r in webhook.received] == [410, 200]
+        with Session(api) as session:
+            assert session.scalars(select(Notification.delivered_at)).one() is not None
 
     def test_a_batch_posted_through_the_outbox_becomes_posted(self, api: Engine) -> None:
         scenarios.prepaid_agreement(api, purchases=2)
