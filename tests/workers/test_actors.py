@@ -27,7 +27,7 @@ from models import (
     utcnow,
 )
 from models.db import unit_of_work
-from models.enums import BatchStatus, InvoiceKind, JobStatus, MovementKind
+from models.enums import BatchStatus, DeliveryStatus, InvoiceKind, JobStatus, MovementKind
 from models.settings import Settings
 from tests.workers import scenarios
 from tests.workers.conftest import InProcess, SmtpServer, WebhookServer
@@ -208,6 +208,7 @@ class TestFailures:
             assert (job.last_error or "").endswith("HTTP 503")
             delivery = session.get_one(NotificationDelivery, delivery_id)
             assert (delivery.attempts, delivery.delivered_at) == (3, None)
+            assert delivery.status is DeliveryStatus.FAILED  # its retries are used up (SPEC §10)
             assert delivery.last_error == job.last_error
 
 
