@@ -136,9 +136,15 @@ def test_make_run_serves_the_demo_and_delivers_notifications_in_process(
                 if n["node"]["kind"] == "LOW_BALANCE" and n["node"]["deliveredAt"]
             ]
 
-        # Acme at seeding, Initech, and Acme again after the purchase re-armed it. The new
-        # one's deliveredAt is committed just after the endpoint answered: wait for it.
+        # Only the new one went anywhere: the seeded ones were raised before the webhook existed,
+        # with no SMTP, so they have no deliveries and no deliveredAt (SPEC §10). The new one's
+        # deliveredAt is committed just after the endpoint answered: wait for it.
         wait_until(
-            lambda: len(delivered_low_balance()) == 3, timeout=30, what="deliveredAt on the new notification"
+            lambda: len(delivered_low_balance()) == 1, timeout=30, what="deliveredAt on the new notification"
         )
+        every = graphql(client, "{ notifications { edges { node { deliveredAt deliveries { status } } } } }")
+        assert sorted(
+            (bool(n["node"]["deliveredAt"]), [d["status"] for d in n["node"]["deliveries"]])
+            for n in every["notifications"]["edges"]
+        ) == [(False, [])] * 4 + [(True, ["SENT"])]
     assert len(webhook.delivered()) == 1
