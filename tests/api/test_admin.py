@@ -218,6 +218,7 @@ class TestUpdateAgreement:
             ({"endDate": "2025-12-31"}, "endDate 2025-12-31 is before startDate 2026-01-01"),
             ({"lowBalanceThreshold": "-1.00"}, "lowBalanceThreshold must not be negative"),
             ({"notifyEmails": ["not-an-address"]}, "notifyEmails 'not-an-address' is not an e-mail address"),
+            ({"notifyEmails": [f"a{n}@msp.example" for n in range(21)]}, "notifyEmails may list at most 20"),
         ],
     )
     async def test_validated_like_creation_and_a_refusal_changes_nothing(
@@ -333,6 +334,58 @@ class TestUpdateAgreementType:
         )
         assert cleared["name"] == "Block Time"
         assert (code, message) == ("BAD_USER_INPUT", "allowOverruns cannot be cleared")
+
+    async def test_a_new_expiry_applies_to_blocks_bought_after_it(self, admin: Client, db: Engine) -> None:
+        s = shop(db)
+
+        await admin.data(UPDATE_TYPE, id=s.type_id, input={"expireAfterMonths": 3})
+        await admin.data(
+            "mutation($input: PurchaseBlockInput!) { purchaseBlock(input: $input) { id } }",
+            input={
+                "agreementId": s.agreement_id,
+                "units": "5",
+                "unitPrice": "140.00",
+                "effectiveDate": "2026-11-15",
+            },
+        )
+        lots = await admin.data(
+            "query($id: ID!) { agreement(id: $id) { lots { unitsRemaining expiresOn } } }", id=s.agreement_id
+        )
+
+        assert lots["agreement"]["lots"] == [
+            {"unitsRemaining": "10.00", "expiresOn": None},  # bought before: as it was
+            {"unitsRemaining": "5.00", "expiresOn": "2027-02-15"},
+        ]
+
+    @pytest.mark.parametrize(
+        ("field_input", "code", "message"),
+        [
+            ({"expireAfterMonths": 0}, "BAD_USER_INPUT", "expireAfterMonths must be between 1 and 1200"),
+            ({"lowBalancePercent": "100.01"}, "BAD_USER_INPUT", "lowBalancePercent must not exceed 100"),
+            (
+                {"excludedWorkTypeIds": ["abc"]},
+                "BAD_USER_INPUT",
+                "excludedWorkTypeIds 'abc' is not a valid id",
+            ),
+            (
+                {"excludedWorkRoleIds": ["999999"]},
+                "NOT_FOUND",
+                "work role 999999 not found",
+            ),  # as at creation
+            ({"name": None}, "BAD_USER_INPUT", "name cannot be cleared"),
+        ],
+    )
+    async def test_hostile_input_is_refused_and_changes_nothing(
+        self, admin: Client, db: Engine, field_input: dict[str, object], code: str, message: str
+    ) -> None:
+        s = shop(db)
+        counts = row_counts(db)
+
+        got = await admin.error(UPDATE_TYPE, id=s.type_id, input=field_input)
+
+        assert got[0] == code
+        assert message in got[1]
+        assert row_counts(db) == counts
 
     async def test_a_type_threshold_re_evaluates_its_agreements(self, admin: Client, db: Engine) -> None:
         s = shop(db)
