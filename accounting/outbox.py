@@ -169,10 +169,14 @@ def failed_job_of_delivery(session: Session, *, delivery_id: int) -> OutboxJob |
 
 
 def record_delivery_failure(session: Session, *, delivery_id: int, error: str) -> None:
-    """Count a failed attempt of one notification channel, for the people reading it."""
+    """Count a failed attempt of one notification channel, for the people reading it.
+
+    Only while it is PENDING: one already given up (its webhook deleted meanwhile) keeps
+    the reason it was given up for.
+    """
     session.execute(
         update(NotificationDelivery)
-        .where(NotificationDelivery.id == delivery_id, NotificationDelivery.delivered_at.is_(None))
+        .where(NotificationDelivery.id == delivery_id, NotificationDelivery.status == DeliveryStatus.PENDING)
         .values(attempts=NotificationDelivery.attempts + 1, last_error=error[:MAX_ERROR_CHARS])
         .execution_options(synchronize_session=False)
     )
