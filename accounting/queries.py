@@ -103,14 +103,21 @@ def encode_cursor(row_id: int) -> str:
     return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{row_id}".encode()).decode()
 
 
+_MAX_ROW_ID = 2**63 - 1  # the database's BIGINT
+
+
 def decode_cursor(cursor: str) -> int:
+    """A row id we issued: ASCII digits within the database's integer range, else BAD_USER_INPUT."""
     try:
         text = base64.urlsafe_b64decode(cursor.encode()).decode()
-        if text.startswith(_CURSOR_PREFIX):
-            return int(text.removeprefix(_CURSOR_PREFIX))
+        digits = text.removeprefix(_CURSOR_PREFIX)
+        if text.startswith(_CURSOR_PREFIX) and digits.isascii() and digits.isdigit() and len(digits) <= 19:
+            row_id = int(digits)
+            if row_id <= _MAX_ROW_ID:
+                return row_id
     except (binascii.Error, UnicodeError, ValueError):
         pass
-    raise InvalidInput(f"after {cursor!r} is not a cursor returned by this API")
+    raise InvalidInput(f"after {cursor[:60]!r} is not a cursor returned by this API")
 
 
 def page_size(first: int | None) -> int:
