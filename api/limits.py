@@ -1,4 +1,5 @@
-"""Bounds on what one request may ask for (SPEC §6: depth, alias and size limits; issue 11).
+"""Bounds on what one request may ask for (SPEC §6: depth, alias and size limits; issue 11),
+and what the caller's role may see (api.visibility), checked before execution.
 
 A document is measured before graphql-core validates it, in time linear in its
 text: each fragment is measured once and a spread reuses that measure (times the
@@ -41,6 +42,7 @@ from strawberry.extensions import MaxTokensLimiter, SchemaExtension
 from strawberry.schema.schema import validate_document
 
 from accounting.queries import MAX_PAGE
+from api.visibility import refusals
 
 # Enough for agreements/edges/node/timeEntries/invoice/lines and a bit; introspection is exempt.
 MAX_DEPTH = 10
@@ -212,6 +214,9 @@ class BoundedValidation(SchemaExtension):
                     errors = _validate(context.schema._schema, document, tuple(context.validation_rules))
                 except _OutOfTime as out_of_time:
                     errors = out_of_time.errors
+            principal = getattr(context.context, "principal", None)
+            if not errors and principal is not None:
+                errors = refusals(context.schema._schema, document, principal.role)
             context.pre_execution_errors = errors
         yield
 
