@@ -156,6 +156,8 @@ OPERATIONS: dict[str, frozenset[Role]] = {
     "logTime": STAFF,
     "reverseTimeEntry": STAFF,
     "createApiToken": ADMINS,
+    # the HTTP probes /metrics and /readyz (api.app): operators only, never a customer
+    "metrics and readiness": ADMINS,
     # declared ahead for the parts in flight (time, admin): staff only
     "rollforward": READERS[LEDGER],
     "closePeriod": BACK_OFFICE,

@@ -21,7 +21,7 @@ from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from sqlalchemy import Engine
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import MissingQueryError
@@ -36,6 +36,7 @@ from api.auth import WWW_AUTHENTICATE, authenticate, bearer_token
 from api.context import Context
 from api.errors import UNAUTHENTICATED, internal_error, present
 from api.metrics import Metrics
+from api.security import policy_for_page
 from models.settings import Settings
 
 log = logging.getLogger("blocktime.api")
@@ -119,6 +120,17 @@ class GraphQLView(GraphQL[Context, None]):
             if not isinstance(operation_name, str | None):
                 raise HTTPException(400, "The GraphQL operation's `operationName` must be a string or null.")
         return value
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        """strawberry's GraphiQL page loads its scripts from unpkg and runs one inline script:
+        its own CSP names both (api.security adds frame-ancestors and the other headers)."""
+        response = await super().render_graphql_ide(request)
+        html = bytes(response.body).decode()
+        cdn = "https://unpkg.com"
+        response.headers["Content-Security-Policy"] = policy_for_page(
+            html, script_origins=cdn, style_origins=cdn
+        )
+        return response
 
     async def execute_single(
         self,
