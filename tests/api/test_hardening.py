@@ -157,3 +157,20 @@ class TestCursors:
 
         assert code == "BAD_USER_INPUT"
         assert "is not a cursor returned by this API" in message
+
+
+class TestValidationBudget:
+    async def test_validation_past_its_budget_is_refused_and_not_remembered(
+        self, admin: Client, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from api import limits
+
+        document = "{ me { role } } # budget"
+        monkeypatch.setattr(limits, "VALIDATION_BUDGET_SECONDS", -1.0)  # spent before it starts
+
+        code, message = await admin.error(document)
+
+        assert code == "BAD_USER_INPUT"
+        assert message == "the document took longer than the validation budget of -1000 ms to validate"
+        monkeypatch.undo()
+        assert await admin.data(document) == {"me": {"role": "ADMIN"}}
