@@ -66,7 +66,7 @@ def clean_text(value: object, field: str, *, max_length: int = NAME_LENGTH, free
     allowed = FREE_TEXT_CONTROLS if free_text else frozenset()
     for position, char in enumerate(value):
         if unicodedata.category(char) == "Cc" and char not in allowed:
-            where = "" if free_text else " (newlines and tabs only in free text)"
+            where = " (newlines and tabs only in free text)" if char in FREE_TEXT_CONTROLS else ""
             raise InvalidInput(
                 f"{field} must not contain control characters: U+{ord(char):04X} at {position}{where}"
             )
