@@ -115,6 +115,8 @@ class GraphQLView(GraphQL[Context, None]):
         except ValueError as exc:  # bytes that are not UTF-8
             raise HTTPException(400, "the body is not UTF-8 encoded JSON") from exc
         check_json(value)
+        if not isinstance(value, dict | list):  # a list is a batch, which strawberry refuses with 400
+            raise HTTPException(400, "the JSON body must be an object with a `query`")
         if isinstance(value, dict):
             operation_name = value.get("operationName")
             if not isinstance(operation_name, str | None):

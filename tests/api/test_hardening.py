@@ -123,6 +123,12 @@ class TestMalformedRequests:
             assert response.status_code == 400, response.text
             assert reason in response.text
 
+    @pytest.mark.parametrize("body", ["null", '"query"', "12", "true", "[]", "", "{"])
+    async def test_a_body_that_is_not_an_object_is_400(self, admin: Client, body: str) -> None:
+        response = await self._post(admin.http, body, admin.token)
+
+        assert response.status_code == 400, response.text
+
     async def test_a_body_that_is_not_utf8_is_400(self, admin: Client) -> None:
         response = await admin.http.post(
             "/graphql",
