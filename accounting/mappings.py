@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from accounting.errors import Conflict, InvalidInput, NotFound
@@ -19,7 +19,12 @@ def create_gl_account(session: Session, *, code: str, name: str, type: AccountTy
     code = require_text(code, "code", max_length=32)
     if session.scalar(select(GLAccount.id).where(GLAccount.code == code)) is not None:
         raise Conflict(f"a GL account with code {code} exists")
-    account = GLAccount(code=code, name=require_text(name, "name"), type=type)
+    name = require_text(name, "name")
+    same_name = session.scalar(select(GLAccount.code).where(func.lower(GLAccount.name) == name.lower()))
+    if same_name is not None:
+        # The IIF export names accounts by name (QuickBooks compares them ignoring case).
+        raise InvalidInput(f"name {name!r} is already GL account {same_name}'s name")
+    account = GLAccount(code=code, name=name, type=type)
     session.add(account)
     session.flush()
     return account
@@ -88,7 +93,7 @@ def set_gl_mapping(
     subcategory = optional_text(subcategory, "subcategory")
     account = session.get(GLAccount, account_id)
     if account is None:
-        raise InvalidInput(f"GL account {account_id} not found")
+        raise NotFound("GL account", account_id)
     if kind in SINGLE_ACCOUNT_KINDS and (agreement_type_id or category or subcategory):
         raise InvalidInput(f"a {kind.value} mapping takes no agreement type or category")
     if kind is MappingKind.AGREEMENT_TYPE and (category or subcategory):
@@ -102,7 +107,7 @@ def set_gl_mapping(
     if agreement_type_id is not None:
         agreement_type = session.get(AgreementType, agreement_type_id)
         if agreement_type is None:
-            raise InvalidInput(f"agreement type {agreement_type_id} not found")
+            raise NotFound("agreement type", agreement_type_id)
     expected, why = required_account_type(kind, agreement_type)
     if account.type is not expected:
         raise InvalidInput(

@@ -13,7 +13,6 @@ import strawberry
 from sqlalchemy.orm import Session
 
 from accounting import changes, mappings, notifications, outbox, tokens
-from accounting.access import ADMINS, BACK_OFFICE
 from accounting.changes import UNCHANGED, Changed
 from api.admin.types import ApiToken
 from api.agreements.types import Agreement, AgreementType
@@ -67,7 +66,8 @@ class UpdateCompanyInput:
 
 
 def _update(info: Info, action: str, id: strawberry.ID, apply: Callable[[Session], Changed[M]]) -> M:
-    """perform() an update; its audit entry holds each changed field's old and new value."""
+    """perform() an update (roles from accounting.access.OPERATIONS); the audit entry holds
+    each changed field's old and new value."""
     details: dict[str, Any] = {"id": id}
 
     def change(session: Session) -> M:
@@ -75,7 +75,7 @@ def _update(info: Info, action: str, id: strawberry.ID, apply: Callable[[Session
         details["changes"] = result.changes
         return result.row
 
-    return perform(info, action, roles=BACK_OFFICE, change=change, details=details)
+    return perform(info, action, change=change, details=details)
 
 
 @strawberry.type
@@ -147,7 +147,7 @@ class AdminMutation:
             details.update(kind=mapping.kind, scope=mapping.scope_key, accountId=mapping.account_id)
             return mapping
 
-        perform(info, "deleteGlMapping", roles=BACK_OFFICE, details=details, change=delete)
+        perform(info, "deleteGlMapping", details=details, change=delete)
         return True
 
     @strawberry.mutation(description="Stop deliveries to a webhook (ADMIN).")
@@ -155,7 +155,6 @@ class AdminMutation:
         perform(
             info,
             "deleteWebhook",
-            roles=ADMINS,
             details={"id": id},
             change=lambda session: notifications.delete_webhook(session, webhook_id=lookup_id(id, "webhook")),
         )
@@ -166,7 +165,6 @@ class AdminMutation:
         row = perform(
             info,
             "revokeApiToken",
-            roles=ADMINS,
             details={"id": id},
             change=lambda session: tokens.revoke_token(session, token_id=lookup_id(id, "API token")),
         )
@@ -180,7 +178,6 @@ class AdminMutation:
         row = perform(
             info,
             "retryJob",
-            roles=ADMINS,
             details={"id": id},
             change=lambda session: outbox.retry_job(session, job_id=lookup_id(id, "outbox job")),
         )
@@ -191,7 +188,6 @@ class AdminMutation:
         row = perform(
             info,
             "retryDelivery",
-            roles=ADMINS,
             details={"id": id},
             change=lambda session: notifications.retry_delivery(
                 session, delivery_id=lookup_id(id, "notification delivery")

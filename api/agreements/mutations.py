@@ -7,7 +7,6 @@ from decimal import Decimal
 import strawberry
 
 from accounting import agreements, jobs
-from accounting.access import BACK_OFFICE
 from api.agreements.types import Addition, Adjustment, Agreement, AgreementType
 from api.context import Info, wrap
 from api.enums import ApplicationUnits
@@ -76,7 +75,6 @@ class AgreementMutation:
         row = perform(
             info,
             "createAgreementType",
-            roles=BACK_OFFICE,
             details=dataclasses.asdict(input),
             change=lambda session: agreements.create_agreement_type(
                 session,
@@ -103,7 +101,6 @@ class AgreementMutation:
         row = perform(
             info,
             "createAgreement",
-            roles=BACK_OFFICE,
             details=dataclasses.asdict(input),
             change=lambda session: agreements.create_agreement(
                 session,
@@ -126,7 +123,6 @@ class AgreementMutation:
         row = perform(
             info,
             "cancelAgreement",
-            roles=BACK_OFFICE,
             details={"id": id, "refundUnused": refund_unused},
             change=lambda session: agreements.cancel_agreement(
                 session, agreement_id=input_id(id, "id"), refund_unused=bool(refund_unused), today=today()
@@ -142,7 +138,6 @@ class AgreementMutation:
         row = perform_once(
             info,
             "purchaseBlock",
-            roles=BACK_OFFICE,
             key=input.idempotency_key,
             payload=payload,
             model=AdditionRow,
@@ -165,7 +160,6 @@ class AgreementMutation:
         row = perform(
             info,
             "adjustAgreement",
-            roles=BACK_OFFICE,
             details=dataclasses.asdict(input),
             change=lambda session: agreements.adjust_agreement(
                 session,
@@ -185,7 +179,6 @@ class AgreementMutation:
         perform(
             info,
             "expireBlocks",
-            roles=BACK_OFFICE,
             details={"asOf": day},
             change=lambda session: jobs.enqueue(session, jobs.EXPIRE_BLOCKS, as_of=day.isoformat()),
         )

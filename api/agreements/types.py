@@ -135,8 +135,8 @@ class Agreement:
             "Staff only."
         )
     )
-    def notify_emails(self, info: Info) -> list[str]:
-        queries.may_read(info.context.viewer, queries.NOTIFY_EMAILS)
+    def notify_emails(self) -> list[str]:
+        # Staff only: accounting.access.FIELDS["Agreement.notifyEmails"], checked before execution.
         return list(self.row.notify_emails)
 
     @strawberry.field

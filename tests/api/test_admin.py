@@ -364,8 +364,8 @@ class TestUpdateAgreementType:
             ({"lowBalancePercent": "100.01"}, "BAD_USER_INPUT", "lowBalancePercent must not exceed 100"),
             (
                 {"excludedWorkTypeIds": ["abc"]},
-                "BAD_USER_INPUT",
-                "excludedWorkTypeIds 'abc' is not a valid id",
+                "NOT_FOUND",  # as every id that cannot be one of ours (issue 11)
+                "excludedWorkTypeIds 'abc' not found",
             ),
             (
                 {"excludedWorkRoleIds": ["999999"]},
