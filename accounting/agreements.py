@@ -11,7 +11,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from accounting import clock, jobs
+from accounting import clock, jobs, periods
 from accounting.errors import Conflict, InsufficientBalance, InvalidInput
 from accounting.lots import lock_agreement, open_lots, take_fifo
 from accounting.money import HUNDRED, ZERO, paid_value, percent
@@ -203,6 +203,8 @@ def purchase_block(
     )
     session.add(invoice)
     session.flush()
+    # Checked under the invoice counter's lock, which closePeriod takes too (SPEC §8).
+    periods.refuse_closed(session, date=effective, field="effectiveDate")
     session.add(
         InvoiceLine(
             invoice_id=invoice.id,
@@ -253,6 +255,7 @@ def adjust_agreement(
     check_amount(units, "units", allow_negative=True)
     reason = require_text(reason, "reason", max_length=2000)
     day = today or clock.today()
+    periods.refuse_closed(session, date=day, field="date")
     agreement = lock_agreement(session, agreement_id)
     if agreement is None:
         raise InvalidInput(f"agreement {agreement_id} not found")
@@ -314,7 +317,7 @@ def cancel_agreement(
                 kind=InvoiceKind.CREDIT_MEMO,
                 company_id=agreement.company_id,
                 agreement_id=agreement.id,
-                date=day,
+                date=periods.posting_date_of(session, day),
                 total=ZERO,
             )
             session.add(invoice)

@@ -5,7 +5,7 @@ import datetime as dt
 
 import strawberry
 
-from accounting import batches, mappings
+from accounting import batches, mappings, periods
 from accounting.access import BACK_OFFICE
 from api.context import Info, wrap
 from api.enums import AccountType, MappingKind
@@ -76,3 +76,18 @@ class LedgerMutation:
             change=lambda session: batches.create_batch(session, through_date=day),
         )
         return wrap(info, JournalBatch, row)
+
+    @strawberry.mutation(
+        description=(
+            "Close the books through a date: CONFLICT while anything dated on or before it is unposted."
+        )
+    )
+    def close_period(self, info: Info, through: dt.date) -> dt.date:
+        row = perform(
+            info,
+            "closePeriod",
+            roles=BACK_OFFICE,
+            details={"through": through},
+            change=lambda session: periods.close_period(session, through=through),
+        )
+        return row.through
