@@ -269,14 +269,17 @@ class TestLateActivityAfterAClose:
     def test_no_journal_entry_is_ever_dated_inside_the_closed_period(self, session: Session) -> None:
         shop = Shop(session, expire_after_months=1)
         shop.settle(JUL_31)
-        shop.close()
+        closed = periods.close_period(session, through=JUL_31, today=AUG_15)
         shop.log(day(3), "1")
         billing.run_billing(session, through_date=day(3))
         expiry.expire_blocks(session, as_of=AUG_1)
         post(session, AUG_15)
 
         assert not periods.entries_inside_closed_period(session)
-        assert min(session.scalars(select(JournalEntry.date).where(JournalEntry.batch_id > 1))) == AUG_1
+        later = session.scalars(
+            select(JournalEntry.date).where(JournalEntry.id > (closed.last_entry_id or 0))
+        )
+        assert sorted(later) == [AUG_1, AUG_1]  # the late usage invoice and the expiry
 
 
 class TestNothingTakesEffectInsideAClosedPeriod:
