@@ -23,24 +23,18 @@ from typing import Any
 
 from sqlalchemy import MetaData, select
 
-from accounting import agreements, batches, billing, catalog, drawdown, expiry, ledger
+from accounting import agreements, batches, billing, catalog, drawdown, expiry
 from accounting.demo import seed_demo
 from migrations import runner
 from models import (
     Agreement,
     Company,
-    GLAccount,
-    Invoice,
-    InvoiceLine,
-    JournalEntry,
-    JournalLine,
-    LotMovement,
-    TimeEntry,
     WorkRole,
     WorkType,
 )
 from models.db import make_engine, session_factory
 from models.enums import ApplicationUnits
+from tests.test_upgrade_with_data import books_meaning
 
 TODAY = dt.date(2026, 11, 30)
 OUT = Path(__file__).with_name("release_0001.json")
@@ -129,83 +123,6 @@ def _scenario(session: Any) -> None:
     session.flush()
 
 
-def _text(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
-
-
-def expected(session: Any) -> dict[str, Any]:
-    deals = session.scalars(select(Agreement).order_by(Agreement.id)).all()
-    balances = agreements.balances(session, deals)
-    accounts = {a.id: a.code for a in session.scalars(select(GLAccount))}
-    rec = ledger.deferred_revenue_reconciliation(session)
-    lines_by_entry: dict[int, list[list[str]]] = {}
-    for line in session.scalars(select(JournalLine).order_by(JournalLine.id)):
-        lines_by_entry.setdefault(line.entry_id, []).append(
-            [accounts[line.account_id], str(line.debit), str(line.credit)]
-        )
-    invoice_lines: dict[int, list[list[Any]]] = {}
-    for line in session.scalars(select(InvoiceLine).order_by(InvoiceLine.invoice_id, InvoiceLine.position)):
-        invoice_lines.setdefault(line.invoice_id, []).append(
-            [line.description, str(line.quantity), str(line.unit_price), str(line.amount), line.time_entry_id]
-        )
-    return {
-        "balances": {
-            str(a.id): {
-                "units_purchased": str(b.units_purchased),
-                "units_applied": str(b.units_applied),
-                "units_expired": str(b.units_expired),
-                "units_remaining": str(b.units_remaining),
-                "deferred_revenue": str(b.deferred_revenue),
-                "percent_remaining": _text(b.percent_remaining),
-            }
-            for a in deals
-            for b in [balances[a.id]]
-        },
-        "trial_balance": [
-            [r.account.code, str(r.debit), str(r.credit)] for r in ledger.trial_balance(session)
-        ],
-        "reconciliation": {
-            "ledger_balance": str(rec.ledger_balance),
-            "agreements_total": str(rec.agreements_total),
-            "unposted_activity": str(rec.unposted_activity),
-        },
-        "journal": [
-            [e.date.isoformat(), e.source_type, e.source_id, e.memo, lines_by_entry.get(e.id, [])]
-            for e in session.scalars(select(JournalEntry).order_by(JournalEntry.id))
-        ],
-        "invoices": [
-            [
-                i.number,
-                i.kind.value,
-                i.date.isoformat(),
-                str(i.total),
-                i.batch_id is not None,
-                invoice_lines.get(i.id, []),
-            ]
-            for i in session.scalars(select(Invoice).order_by(Invoice.id))
-        ],
-        "movements": [
-            [m.lot_id, m.kind.value, str(m.units), str(m.value), m.date.isoformat(), m.batch_id is not None]
-            for m in session.scalars(select(LotMovement).order_by(LotMovement.id))
-        ],
-        "time_entries": [
-            [
-                t.id,
-                t.date.isoformat(),
-                str(t.hours),
-                t.coverage.value,
-                str(t.value),
-                str(t.covered_value),
-                str(t.units_applied),
-                str(t.amount_billable),
-                t.billed,
-                t.reversed,
-            ]
-            for t in session.scalars(select(TimeEntry).order_by(TimeEntry.id))
-        ],
-    }
-
-
 def _plain(value: Any) -> Any:
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
@@ -218,7 +135,7 @@ def main() -> None:
         runner.upgrade(engine, runner.INITIAL_REVISION)
         session = session_factory(engine)()
         _scenario(session)
-        meaning = expected(session)
+        meaning = books_meaning(session)
         session.commit()
         session.close()
         metadata = MetaData()
