@@ -23,8 +23,7 @@ from typing import Any
 from sqlalchemy import BigInteger, and_, case, func, literal, select, type_coerce
 from sqlalchemy.orm import Session
 
-from accounting.agreements import add_months
-from accounting.errors import InvalidInput
+from accounting.dates import check_range
 from accounting.money import CENT, ZERO
 from accounting.posting import ADJUSTMENT, INVOICE, LOT_EXPIRY, REVERSAL
 from models import (
@@ -38,8 +37,6 @@ from models import (
     TimeEntry,
 )
 from models.enums import MovementKind
-
-MAX_RANGE_MONTHS = 60
 
 
 @dataclass(frozen=True)
@@ -75,16 +72,6 @@ class Rollforward:
         return self.ledger_closing + self.unposted - self.closing
 
 
-def check_range(from_date: dt.date, to_date: dt.date) -> None:
-    if from_date > to_date:
-        raise InvalidInput(f"from ({from_date.isoformat()}) must be on or before to ({to_date.isoformat()})")
-    if to_date > add_months(from_date, MAX_RANGE_MONTHS):
-        raise InvalidInput(
-            f"the range from {from_date.isoformat()} to {to_date.isoformat()} is longer than 5 years; "
-            f"to must be on or before {add_months(from_date, MAX_RANGE_MONTHS).isoformat()}"
-        )
-
-
 def _hundredths(column: Any) -> Any:
     return type_coerce(column, BigInteger)
 
@@ -107,7 +94,7 @@ def _reversing() -> Any:
 
 
 def deferred_revenue_rollforward(session: Session, *, from_date: dt.date, to_date: dt.date) -> Rollforward:
-    """The rollforward between two dates, both included (SPEC §8)."""
+    """The rollforward between two dates, both included (SPEC §8); at most 5 years."""
     check_range(from_date, to_date)
 
     # Lots: their paid value on their effectiveDate, held by the purchase invoice's entry.

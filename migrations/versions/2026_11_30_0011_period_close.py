@@ -1,7 +1,7 @@
 """period close
 
 Revision ID: 0011
-Revises: 0001
+Revises: 0010
 Create Date: 2026-11-30 16:20:00+00:00
 
 Closed accounting periods (SPEC §8): one row per close; the books are closed through
@@ -15,7 +15,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0011"
-down_revision: str | Sequence[str] | None = "0001"
+down_revision: str | Sequence[str] | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
