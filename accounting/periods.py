@@ -62,6 +62,13 @@ def _count(session: Session, model: type, *conditions: object) -> int:
     return int(session.scalar(select(func.count()).select_from(model).where(*conditions)) or 0)  # type: ignore[arg-type]
 
 
+def _many(count: int, singular: str, plural_noun: str) -> str:
+    """ "1 unposted invoice", "2 unposted invoices": the last word of `singular` made plural."""
+    words = singular.rsplit(" ", 1)
+    noun = plural_noun if count != 1 else words[-1]
+    return " ".join([str(count), *words[:-1], noun])
+
+
 def unposted_through(session: Session, *, through: dt.date) -> list[str]:
     """What dated on or before `through` is not yet in a posted batch, in words; empty when nothing."""
     left: list[str] = []
@@ -75,7 +82,7 @@ def unposted_through(session: Session, *, through: dt.date) -> list[str]:
         or_(TimeEntry.units_applied > 0, TimeEntry.amount_billable > 0),
     )
     if unbilled:
-        left.append(f"{unbilled} unbilled covered or billable time entries (run billing)")
+        left.append(f"{_many(unbilled, 'unbilled covered or billable time entry', 'entries')} (run billing)")
     invoices = session.scalars(
         select(Invoice.number)
         .where(Invoice.batch_id.is_(None), Invoice.date <= through)
@@ -85,12 +92,12 @@ def unposted_through(session: Session, *, through: dt.date) -> list[str]:
     if invoices:
         total = _count(session, Invoice, Invoice.batch_id.is_(None), Invoice.date <= through)
         shown = ", ".join(invoices[:5]) + (", ..." if total > 5 else "")
-        left.append(f"{total} unposted invoices ({shown})")
+        left.append(f"{_many(total, 'unposted invoice', 'invoices')} ({shown})")
     due = _count(
         session, Lot, Lot.expires_on.is_not(None), Lot.expires_on <= through, Lot.units_remaining > 0
     )
     if due:
-        left.append(f"{due} lots with expiries due but not recorded (run expireBlocks)")
+        left.append(f"{_many(due, 'lot', 'lots')} with expiries due but not recorded (run expireBlocks)")
     expiries = _count(
         session,
         LotMovement,
@@ -99,12 +106,12 @@ def unposted_through(session: Session, *, through: dt.date) -> list[str]:
         LotMovement.date <= through,
     )
     if expiries:
-        left.append(f"{expiries} unposted expiries")
+        left.append(_many(expiries, "unposted expiry", "expiries"))
     adjustments = _count(
         session, Adjustment, Adjustment.batch_id.is_(None), Adjustment.units < 0, Adjustment.date <= through
     )
     if adjustments:
-        left.append(f"{adjustments} unposted adjustments")
+        left.append(_many(adjustments, "unposted adjustment", "adjustments"))
     reversals = _count(
         session,
         TimeEntry,
@@ -113,14 +120,14 @@ def unposted_through(session: Session, *, through: dt.date) -> list[str]:
         TimeEntry.reversed_on <= through,
     )
     if reversals:
-        left.append(f"{reversals} unposted reversals")
+        left.append(_many(reversals, "unposted reversal", "reversals"))
     pending = session.scalars(
         select(JournalBatch.identifier)
         .where(JournalBatch.status == BatchStatus.PENDING)
         .order_by(JournalBatch.id)
     ).all()
     if pending:
-        left.append(f"{len(pending)} PENDING journal batches ({', '.join(pending[:5])})")
+        left.append(f"{_many(len(pending), 'PENDING journal batch', 'batches')} ({', '.join(pending[:5])})")
     return left
 
 

@@ -125,7 +125,7 @@ class TestCloseRefusedForEachLeftover:
         shop = Shop(session)
         shop.settle(JUL_31)
         shop.log(day(20), "1")
-        self.refused(shop, "1 unbilled covered or billable time entries")
+        self.refused(shop, "1 unbilled covered or billable time entry")
 
     def test_unbilled_billable_time(self, session: Session) -> None:
         shop = Shop(session)
@@ -139,32 +139,32 @@ class TestCloseRefusedForEachLeftover:
             hours=D("1"),
             agreement_id=shop.deal.id,
         )
-        self.refused(shop, "1 unbilled covered or billable time entries")
+        self.refused(shop, "1 unbilled covered or billable time entry")
 
     def test_unposted_invoice(self, session: Session) -> None:
         shop = Shop(session)  # the purchase invoice, dated July 1st, is not posted
-        self.refused(shop, "1 unposted invoices \\(INV-000001\\)")
+        self.refused(shop, "1 unposted invoice \\(INV-000001\\)")
 
     def test_unposted_refund(self, session: Session) -> None:
         shop = Shop(session)
         shop.settle(JUL_31)
         agreements.cancel_agreement(session, agreement_id=shop.deal.id, refund_unused=True, today=day(31))
         memo = session.scalars(select(Invoice).where(Invoice.kind == InvoiceKind.CREDIT_MEMO)).one()
-        self.refused(shop, f"1 unposted invoices \\({memo.number}\\)")
+        self.refused(shop, f"1 unposted invoice \\({memo.number}\\)")
 
     def test_expiry_due_but_not_recorded(self, session: Session) -> None:
         shop = Shop(session, expire_after_months=1)  # expires on August 1st
         billing.run_billing(session, through_date=JUL_31)
         post(session, JUL_31)
         # Closing through August 1st: the expiry is due that day and not recorded.
-        with pytest.raises(Conflict, match="1 lots with expiries due but not recorded"):
+        with pytest.raises(Conflict, match="1 lot with expiries due but not recorded"):
             shop.close(AUG_1)
 
     def test_expiry_recorded_but_not_posted(self, session: Session) -> None:
         shop = Shop(session, expire_after_months=1)
         post(session, JUL_31)
         expiry.expire_blocks(session, as_of=AUG_1)
-        with pytest.raises(Conflict, match="1 unposted expiries"):
+        with pytest.raises(Conflict, match="1 unposted expiry"):
             shop.close(AUG_1)
 
     def test_unposted_write_off(self, session: Session) -> None:
@@ -173,28 +173,28 @@ class TestCloseRefusedForEachLeftover:
         agreements.adjust_agreement(
             session, agreement_id=shop.deal.id, units=D("-1"), reason="x", today=day(25)
         )
-        self.refused(shop, "1 unposted adjustments")
+        self.refused(shop, "1 unposted adjustment")
 
     def test_unposted_reversal(self, session: Session) -> None:
         shop = Shop(session)
         entry = shop.log(day(5), "2")
         shop.settle(day(10))
         drawdown.reverse_time_entry(session, time_entry_id=entry.id, today=day(20))
-        self.refused(shop, "1 unposted reversals")
+        self.refused(shop, "1 unposted reversal")
 
     def test_pending_batch(self, session: Session) -> None:
         shop = Shop(session)
         shop.settle(JUL_31)
         pending = batches.create_batch(session, through_date=JUL_31)
-        self.refused(shop, f"1 PENDING journal batches \\({pending.identifier}\\)")
+        self.refused(shop, f"1 PENDING journal batch \\({pending.identifier}\\)")
 
     def test_every_leftover_is_named_at_once(self, session: Session) -> None:
         shop = Shop(session)
         shop.log(day(5), "1")
         with pytest.raises(Conflict) as refused:
             shop.close()
-        assert "1 unbilled covered or billable time entries" in refused.value.message
-        assert "1 unposted invoices" in refused.value.message
+        assert "1 unbilled covered or billable time entry" in refused.value.message
+        assert "1 unposted invoice" in refused.value.message
 
 
 class TestLateActivityAfterAClose:

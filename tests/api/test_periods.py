@@ -101,8 +101,8 @@ class TestClosePeriodThroughTheApi:
         code, message = await admin.error(CLOSE, through=ago(10).isoformat())
 
         assert code == "CONFLICT"
-        assert "1 unbilled covered or billable time entries" in message
-        assert "1 unposted invoices (INV-000001)" in message
+        assert "1 unbilled covered or billable time entry" in message
+        assert "1 unposted invoice (INV-000001)" in message
         assert row_counts(db) == before
         assert await admin.data(CLOSED) == {"closedThrough": None}
 
