@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from accounting import agreements, batches, billing, drawdown, expiry, mappings, periods, rollforward
@@ -180,3 +181,50 @@ class TestRollforward:
         with pytest.raises(InvalidInput, match="a range of at most 5 years"):
             rollforward.deferred_revenue_rollforward(session, from_date=JUL_1, to_date=dt.date(2031, 7, 2))
         rollforward.deferred_revenue_rollforward(session, from_date=JUL_1, to_date=dt.date(2031, 7, 1))
+
+
+class TestRollforwardCost:
+    def test_a_fixed_number_of_statements_whatever_the_history(self, session: Session) -> None:
+        """Summed by the database: three statements for one agreement or for twenty."""
+        factories.chart_of_accounts(session)
+        rates = factories.rates(session)
+        kind = factories.block_time_type(session, rates=rates)
+
+        def add(identifiers: range) -> None:
+            for n in identifiers:
+                deal = factories.agreement(session, agreement_type=kind, identifier=f"C{n}")
+                agreements.purchase_block(
+                    session, agreement_id=deal.id, units=D("5"), unit_price=D("120.00"), effective_date=JUL_1
+                )
+                drawdown.log_time(
+                    session,
+                    company_id=deal.company_id,
+                    agreement_id=deal.id,
+                    work_type_id=rates.remote.id,
+                    work_role_id=rates.engineer.id,
+                    date=day(3),
+                    hours=D("1.5"),
+                )
+            billing.run_billing(session, through_date=day(5))
+            batches.post_batch(session, batch_id=batches.create_batch(session, through_date=day(5)).id)
+            session.flush()
+
+        def statements() -> tuple[int, rollforward.Rollforward]:
+            seen: list[str] = []
+            connection = session.connection()
+            listen = lambda *args: seen.append(args[2])  # noqa: E731 - (conn, cursor, statement, ...)
+            event.listen(connection, "before_cursor_execute", listen)
+            try:
+                result = rollforward.deferred_revenue_rollforward(session, from_date=JUL_1, to_date=JUL_31)
+            finally:
+                event.remove(connection, "before_cursor_execute", listen)
+            return len(seen), result
+
+        add(range(1))
+        few, small = statements()
+        add(range(1, 20))
+        many, large = statements()
+
+        assert few == many == 3
+        assert (small.closing, large.closing) == (D("420.00"), D("8400.00"))
+        assert (len(large.rows), large.difference) == (20, D("0.00"))
