@@ -82,10 +82,10 @@ def check_invariants(session: Session, deals: list) -> None:  # type: ignore[typ
         assert b.units_remaining == b.units_purchased - b.units_applied - b.units_expired
         assert b.units_remaining >= 0
     assert ledger.deferred_revenue_reconciliation(session).difference == 0
-    # The rollforward ties to the ledger over the whole history and at any cut, and
+    # The rollforward ties to the ledger over the whole history and at the close, and
     # nothing posted after a close is dated inside it.
     closed = periods.closed_through(session)
-    for to in (closed or START + dt.timedelta(days=45), START + dt.timedelta(days=400)):
+    for to in [START + dt.timedelta(days=400)] + ([closed] if closed else []):
         result = rollforward.deferred_revenue_rollforward(session, from_date=START, to_date=to)
         assert result.difference == 0, f"rollforward to {to} is {result.difference} out"
         assert sum((r.closing for r in result.rows), D(0)) == result.closing
