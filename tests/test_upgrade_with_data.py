@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import Boolean, Date, DateTime, Engine, MetaData, select
 from sqlalchemy.orm import Session
 
-from accounting import agreements, ledger
+from accounting import agreements, batches, billing, ledger, periods, rollforward
 from migrations import runner
 from models import (
     Agreement,
@@ -231,3 +231,36 @@ class TestUpgradeWithTheReleasesData:
         assert [b["status"] for b in tables["journal_batch"]] == ["POSTED", "POSTED"]
         kinds = {m["kind"] for m in tables["lot_movement"]}
         assert kinds == {"USAGE", "REVERSAL", "WRITE_OFF", "EXPIRY", "REFUND"}
+
+    def test_the_upgraded_books_carry_on(self, release_engine: Engine) -> None:
+        # Head's rules work on the release's rows: the rollforward ties, a close goes through.
+        runner.upgrade(release_engine)
+        session = session_factory(release_engine)()
+        try:
+            history = rollforward.deferred_revenue_rollforward(
+                session, from_date=dt.date(2026, 9, 1), to_date=dt.date(2026, 11, 29)
+            )
+            assert (history.purchases, history.closing, history.difference) == (
+                Decimal("6081.64"),  # 1500 + 700 + 1800 + 580 + 435 + 8 x 133.33
+                Decimal("840.00"),  # ACME 1.5 h x 140.00 + GLOBEX 700.00 x 0.90
+                Decimal("0.00"),
+            )
+            assert history.ledger_closing == Decimal(RELEASE["expected"]["reconciliation"]["ledger_balance"])
+
+            billing.run_billing(session, through_date=dt.date(2026, 11, 29))
+            batch = batches.create_batch(session, through_date=dt.date(2026, 11, 29))
+            assert batches.post_batch(session, batch_id=batch.id).error is None
+            close = periods.close_period(session, through=dt.date(2026, 11, 29), today=dt.date(2026, 11, 30))
+
+            assert close.through == periods.closed_through(session) == dt.date(2026, 11, 29)
+            after = rollforward.deferred_revenue_rollforward(
+                session, from_date=dt.date(2026, 9, 1), to_date=dt.date(2026, 11, 29)
+            )
+            assert (after.ledger_closing, after.unposted, after.difference) == (
+                Decimal("840.00"),
+                Decimal("0.00"),
+                Decimal("0.00"),
+            )
+        finally:
+            session.rollback()
+            session.close()
