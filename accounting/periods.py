@@ -63,7 +63,8 @@ def _count(session: Session, model: type, *conditions: object) -> int:
 
 
 def _many(count: int, singular: str, plural_noun: str) -> str:
-    """ "1 unposted invoice", "2 unposted invoices": the last word of `singular` made plural."""
+    """The count and its noun, the last word made plural unless there is one:
+    1 unposted invoice, 2 unposted invoices."""
     words = singular.rsplit(" ", 1)
     noun = plural_noun if count != 1 else words[-1]
     return " ".join([str(count), *words[:-1], noun])
