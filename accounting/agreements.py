@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Select, case, func, select, type_coerce
+from sqlalchemy import BigInteger, ColumnElement, Select, bindparam, case, func, select, type_coerce
 from sqlalchemy.orm import Session, selectinload
 
 from accounting import clock, jobs, periods
 from accounting.dates import check_planned_date
-from accounting.errors import Conflict, InsufficientBalance, InvalidInput
+from accounting.errors import Conflict, InsufficientBalance, InvalidInput, NotFound
 from accounting.lots import lock_agreement, open_lots, take_fifo
 from accounting.money import HUNDRED, ZERO, from_hundredths, paid_value, percent
 from accounting.records import get, next_numbers
@@ -114,7 +114,7 @@ def load_agreement_type(session: Session, agreement_type_id: int) -> AgreementTy
     )
     agreement_type = session.scalars(stmt).first()
     if agreement_type is None:
-        raise InvalidInput(f"agreement type {agreement_type_id} not found")
+        raise NotFound("agreement type", agreement_type_id)
     return agreement_type
 
 
@@ -130,7 +130,7 @@ def create_agreement(
     low_balance_threshold: Decimal | None = None,
 ) -> Agreement:
     if session.get(Company, company_id) is None:
-        raise InvalidInput(f"company {company_id} not found")
+        raise NotFound("company", company_id)
     load_agreement_type(session, agreement_type_id)
     check_planned_date(start_date, field="startDate")
     if end_date is not None and end_date < start_date:
@@ -183,7 +183,7 @@ def purchase_block(
         raise InvalidInput("subcategory needs a category")
     agreement = lock_agreement(session, agreement_id)
     if agreement is None:
-        raise InvalidInput(f"agreement {agreement_id} not found")
+        raise NotFound("agreement", agreement_id)
     if agreement.status is not AgreementStatus.ACTIVE:
         raise InvalidInput(
             f"agreement {agreement_id} is {agreement.status.value}; "
@@ -260,12 +260,12 @@ def adjust_agreement(
     """Positive: complimentary units in a lot at price 0. Negative: units written off
     FIFO, their paid value moved to breakage when the adjustment is posted."""
     check_amount(units, "units", allow_negative=True)
-    reason = require_text(reason, "reason", max_length=2000)
+    reason = require_text(reason, "reason", max_length=2000, free_text=True)
     day = today or clock.today()
     periods.refuse_closed(session, date=day, field="date")
     agreement = lock_agreement(session, agreement_id)
     if agreement is None:
-        raise InvalidInput(f"agreement {agreement_id} not found")
+        raise NotFound("agreement", agreement_id)
     adjustment = Adjustment(agreement_id=agreement.id, units=units, reason=reason, date=day, value=ZERO)
     session.add(adjustment)
     session.flush()
@@ -312,7 +312,7 @@ def cancel_agreement(
     day = today or clock.today()
     agreement = lock_agreement(session, agreement_id)
     if agreement is None:
-        raise InvalidInput(f"agreement {agreement_id} not found")
+        raise NotFound("agreement", agreement_id)
     if agreement.status is AgreementStatus.CANCELLED:
         raise Conflict(f"agreement {agreement_id} is already cancelled")
     agreement.status = AgreementStatus.CANCELLED
@@ -409,18 +409,9 @@ def _sum_units(kind: MovementKind) -> Any:
     )
 
 
-def lots_on(session: Session, agreement_ids: Sequence[int], day: dt.date) -> dict[int, list[LotOnDate]]:
-    """Every lot of the agreements as it stood at the end of `day`, FIFO order, in ONE
-    statement: each lot joined with the sums, per kind, of its movements dated after
-    `day` (index lot_id, date), which are added back to its current counters."""
-    found: dict[int, list[LotOnDate]] = {i: [] for i in agreement_ids}
-    for on in lots_selected_on(session, select(Lot.id).where(Lot.agreement_id.in_(agreement_ids)), day):
-        found[on.lot.agreement_id].append(on)
-    return found
-
-
-def lots_selected_on(session: Session, lot_ids: Select[int], day: dt.date) -> list[LotOnDate]:
-    """The lots whose ids `lot_ids` selects, as they stood at the end of `day` (see lots_on)."""
+def _lots_on_statement(lots: ColumnElement[bool]) -> Select[Any]:
+    """The lots that `lots` selects, each with the sums per kind of its movements dated
+    after the bound "day"."""
     later = (
         select(
             LotMovement.lot_id.label("lot_id"),
@@ -430,18 +421,42 @@ def lots_selected_on(session: Session, lot_ids: Select[int], day: dt.date) -> li
             _sum_units(MovementKind.WRITE_OFF).label("write_off"),
             _sum_units(MovementKind.REFUND).label("refund"),
         )
-        .where(LotMovement.lot_id.in_(lot_ids), LotMovement.date > day)
+        .where(LotMovement.lot_id.in_(select(Lot.id).where(lots)), LotMovement.date > bindparam("day"))
         .group_by(LotMovement.lot_id)
         .subquery()
     )
-    stmt = (
+    return (
         select(Lot, later.c.usage, later.c.reversal, later.c.expiry, later.c.write_off, later.c.refund)
         .outerjoin(later, later.c.lot_id == Lot.id)
-        .where(Lot.id.in_(lot_ids))
+        .where(lots)
         .order_by(Lot.effective_date, Lot.id)
     )
+
+
+# Built once: a balance check is the hottest read, and building this statement cost more
+# than running it.
+_LOTS_OF_AGREEMENTS_ON = _lots_on_statement(Lot.agreement_id.in_(bindparam("agreement_ids", expanding=True)))
+
+
+def lots_on(session: Session, agreement_ids: Sequence[int], day: dt.date) -> dict[int, list[LotOnDate]]:
+    """Every lot of the agreements as it stood at the end of `day`, FIFO order, in ONE
+    statement: each lot joined with the sums, per kind, of its movements dated after
+    `day` (index lot_id, date), which are added back to its current counters."""
+    found: dict[int, list[LotOnDate]] = {i: [] for i in agreement_ids}
+    rows = session.execute(_LOTS_OF_AGREEMENTS_ON, {"agreement_ids": list(agreement_ids), "day": day})
+    for on in _on_date(rows, day):
+        found[on.lot.agreement_id].append(on)
+    return found
+
+
+def lots_selected_on(session: Session, lots: ColumnElement[bool], day: dt.date) -> list[LotOnDate]:
+    """The lots that the condition `lots` selects, as they stood at the end of `day` (see lots_on)."""
+    return _on_date(session.execute(_lots_on_statement(lots), {"day": day}), day)
+
+
+def _on_date(rows: Iterable[Any], day: dt.date) -> list[LotOnDate]:
     found: list[LotOnDate] = []
-    for lot, *sums in session.execute(stmt):
+    for lot, *sums in rows:
         usage, reversal, expiry, write_off, refund = (from_hundredths(v) if v else ZERO for v in sums)
         found.append(
             LotOnDate(
