@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from accounting.errors import Conflict, InvalidInput
@@ -19,7 +19,12 @@ def create_gl_account(session: Session, *, code: str, name: str, type: AccountTy
     code = require_text(code, "code", max_length=32)
     if session.scalar(select(GLAccount.id).where(GLAccount.code == code)) is not None:
         raise Conflict(f"a GL account with code {code} exists")
-    account = GLAccount(code=code, name=require_text(name, "name"), type=type)
+    name = require_text(name, "name")
+    same_name = session.scalar(select(GLAccount.code).where(func.lower(GLAccount.name) == name.lower()))
+    if same_name is not None:
+        # The IIF export names accounts by name (QuickBooks compares them ignoring case).
+        raise InvalidInput(f"name {name!r} is already GL account {same_name}'s name")
+    account = GLAccount(code=code, name=name, type=type)
     session.add(account)
     session.flush()
     return account
