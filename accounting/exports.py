@@ -125,10 +125,16 @@ def export_files(
     session: Session, *, batch_id: int, format: str, settings: ExportSettings | None = None
 ) -> list[ExportFile]:
     """The batch in `format`, as the files to import, in order (SPEC §4)."""
-    settings = settings or ExportSettings()
     if format not in FORMATS:
         raise InvalidInput(f"unknown export format {format}; expected one of {', '.join(FORMATS)}")
     batch, lines = _lines(session, batch_id)
+    return render(batch, lines, format=format, settings=settings or ExportSettings())
+
+
+def render(
+    batch: JournalBatch, lines: list[ExportLine], *, format: str, settings: ExportSettings
+) -> list[ExportFile]:
+    """The files of `format` for a batch's lines (in date order), without a database."""
     stem = batch.identifier
     if format == "CSV":
         return [ExportFile(f"{stem}.csv", _csv(batch, lines))]
@@ -140,6 +146,8 @@ def export_files(
         return [ExportFile(f"{stem}-qbo.csv", _qbo(batch, lines, settings))]
     if format == "BEANCOUNT":
         return [ExportFile(f"{stem}.beancount", _beancount(batch, lines, settings))]
+    if format != "XERO_CSV":
+        raise InvalidInput(f"unknown export format {format}; expected one of {', '.join(FORMATS)}")
     parts = _xero(batch, lines, settings)
     if len(parts) == 1:
         return [ExportFile(f"{stem}-xero.csv", parts[0])]
@@ -281,7 +289,7 @@ def _csv(batch: JournalBatch, lines: list[ExportLine]) -> str:
                 one_line(line.entry.memo),
                 line.entry.source_type,
                 line.entry.source_id,
-                line.account.code,
+                one_line(line.account.code),
                 one_line(line.account.name),
                 f"{line.debit:.2f}",
                 f"{line.credit:.2f}",
@@ -300,7 +308,7 @@ def _json(batch: JournalBatch, lines: list[ExportLine]) -> str:
             "sourceId": str(group[0].entry.source_id),
             "lines": [
                 {
-                    "accountCode": line.account.code,
+                    "accountCode": one_line(line.account.code),
                     "accountName": one_line(line.account.name),
                     "debit": f"{line.debit:.2f}",
                     "credit": f"{line.credit:.2f}",
@@ -323,8 +331,10 @@ def _json(batch: JournalBatch, lines: list[ExportLine]) -> str:
     )
 
 
-def _iif_text(value: str) -> str:
-    # A tab ends an IIF field and QuickBooks strips double quotes around one.
+def _iif_memo(value: str) -> str:
+    # QuickBooks reads a double quote in an IIF field as quoting; in a memo nothing needs
+    # to match, so it becomes a single quote. Account and customer names must match
+    # QuickBooks' lists exactly and are only flattened (a tab would end the field).
     return one_line(value).replace('"', "'")
 
 
@@ -346,11 +356,11 @@ def _iif(batch: JournalBatch, lines: list[ExportLine]) -> str:
                 str(ident),
                 "GENERAL JOURNAL",
                 line.entry.date.strftime("%m/%d/%Y"),
-                _iif_text(line.account.name),
-                _iif_text(line.name),
+                one_line(line.account.name),
+                line.name,
                 f"{line.amount:.2f}",
                 _journal_number(batch, line.entry),
-                _iif_text(line.entry.memo),
+                _iif_memo(line.entry.memo),
             ]
             rows.append("\t".join(fields))
         rows.append("ENDTRNS")
@@ -401,17 +411,17 @@ def _xero(batch: JournalBatch, lines: list[ExportLine], settings: ExportSettings
         if not files or len(files[-1]) + len(group) > XERO_MAX_LINES:
             files.append([header])
         entry = group[0].entry
-        narration = one_line(f"{_journal_number(batch, entry)} {entry.memo}")[:XERO_TEXT_LIMIT]
+        narration = one_line(f"{_journal_number(batch, entry)} {entry.memo}"[:XERO_TEXT_LIMIT])
         for line in group:
-            description = one_line(entry.memo)
+            description = entry.memo
             if line.receivable and line.customer is not None:
-                description = f"{one_line(line.customer.name)}: {description}"
+                description = f"{line.customer.name}: {description}"
             files[-1].append(
                 [
                     narration,
                     entry.date.strftime("%d/%m/%Y"),
-                    description[:XERO_TEXT_LIMIT],
-                    receivable_code if line.receivable and receivable_code else line.account.code,
+                    one_line(one_line(description)[:XERO_TEXT_LIMIT]),
+                    receivable_code if line.receivable and receivable_code else one_line(line.account.code),
                     tax_rate,
                     f"{line.amount:.2f}",
                 ]
@@ -476,7 +486,7 @@ def _beancount(batch: JournalBatch, lines: list[ExportLine], settings: ExportSet
     for group in _by_entry(lines):
         entry = group[0].entry
         customer = group[0].customer
-        payee = f"{_beancount_string(customer.name)} " if customer is not None else ""
+        payee = f"{_beancount_string(customer.name)} " if customer and one_line(customer.name) else ""
         out += [
             "",
             f"{entry.date.isoformat()} * {payee}{_beancount_string(entry.memo)}",

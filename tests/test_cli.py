@@ -188,6 +188,30 @@ class TestExport:
         rows = list(csv.DictReader(target.open(newline="")))
         assert {r["Journal Date"] for r in rows} == {"04/05/2026", "04/06/2026"}
 
+    def test_bean_check_accepts_the_written_ledger(
+        self,
+        db: Engine,
+        settings: Settings,
+        monkeypatch: pytest.MonkeyPatch,
+        fresh_settings: None,
+        tmp_path: Path,
+    ) -> None:
+        identifier = self.committed_batch(db)
+        monkeypatch.setenv("DATABASE_URL", settings.database_url)
+        target = tmp_path / "books.beancount"
+
+        result = CliRunner().invoke(app, ["export", identifier, "-f", "BEANCOUNT", "-o", str(target)])
+        checked = subprocess.run(
+            [str(Path(sys.executable).with_name("bean-check")), str(target)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+        assert result.exit_code == 0, result.output
+        assert (checked.returncode, checked.stdout, checked.stderr) == (0, "", "")
+
     def test_an_unknown_batch_fails_with_a_message(
         self, db: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch, fresh_settings: None
     ) -> None:
