@@ -95,7 +95,7 @@ class TestPagination:
                 f'mutation {{ createCompany(input: {{identifier: "C{number}", name: "C"}}) {{ id }} }}'
             )
             await admin.data(
-                f'mutation {{ createGlAccount(input: {{code: "{number}", name: "A", type: ASSET}}) '
+                f'mutation {{ createGlAccount(input: {{code: "{number}", name: "A{number}", type: ASSET}}) '
                 "{ id } }"
             )
         query = (
