@@ -147,9 +147,10 @@ class TestExport:
             return varied_batch(session).batch.identifier
 
     def test_format_choices_are_the_contract_formats(self) -> None:
+        from accounting.exports import FORMATS
         from api.enums import ExportFormat
 
-        assert [c.value for c in ExportFormatChoice] == [f.value for f in ExportFormat]
+        assert [c.value for c in ExportFormatChoice] == [f.value for f in ExportFormat] == list(FORMATS)
 
     def test_writes_a_beancount_ledger_to_standard_output(
         self, db: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch, fresh_settings: None
