@@ -32,8 +32,9 @@ D = Decimal
 DAY = dt.date(2026, 5, 4)
 EXPIRES = dt.date(2026, 6, 4)
 ZERO = D("0.00")
-# Free text a customer or an accountant types, with what breaks a one-line field.
-TRICKY = 'goodwill,\n"second" line\r\n\ttabbed\u2028sep \\ end'
+# Free text a customer or an accountant may type (newlines and tabs, a Unicode line
+# separator, quotes, a backslash): what breaks a one-line field.
+TRICKY = 'goodwill,\n"second" line\n\ttabbed\u2028sep \\ end'
 ACME_NAME = 'Acme, "West"  Division'
 GLOBEX_NAME = "Globex Corp."
 
