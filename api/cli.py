@@ -10,6 +10,7 @@ import enum
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
@@ -47,6 +48,20 @@ class RoleChoice(enum.StrEnum):
     ACCOUNTANT = "ACCOUNTANT"
     TECHNICIAN = "TECHNICIAN"
     CUSTOMER = "CUSTOMER"
+
+
+class ExportFormatChoice(enum.StrEnum):
+    """api.enums.ExportFormat, repeated so that --help does not import strawberry.
+
+    tests/test_cli.py keeps the two in step.
+    """
+
+    CSV = "CSV"
+    JSON = "JSON"
+    IIF = "IIF"
+    XERO_CSV = "XERO_CSV"
+    QBO_CSV = "QBO_CSV"
+    BEANCOUNT = "BEANCOUNT"
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -187,6 +202,54 @@ def demo() -> None:
     with unit_of_work() as session:
         seeded = seed_demo(session)
     typer.echo("Demo data seeded." if seeded else "Demo data is already there; nothing changed.")
+
+
+@app.command("export")
+def export(
+    batch: Annotated[str, typer.Argument(help="The journal batch: its identifier (JB-000001) or id.")],
+    format: Annotated[ExportFormatChoice, typer.Option("--format", "-f", help="The file format.")],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help=(
+                "Write to this file (default: standard output). A Xero export over 300 lines "
+                "is several files: FILE's name with -1, -2, ... before its suffix."
+            ),
+        ),
+    ] = None,
+) -> None:
+    """Export a posted journal batch for an accounting package (SPEC §4), without GraphQL."""
+    from accounting.errors import DomainError
+    from accounting.exports import ExportSettings, export_files, find_batch
+    from models.db import unit_of_work
+    from models.settings import get_settings
+
+    settings = ExportSettings.from_settings(get_settings())
+    try:
+        with unit_of_work() as session:
+            found = find_batch(session, reference=batch)
+            files = export_files(session, batch_id=found.id, format=format.value, settings=settings)
+    except DomainError as exc:
+        _fail(exc.message)
+    if output is None:
+        if len(files) > 1:
+            _fail(
+                f"the export is {len(files)} files (Xero imports at most 300 lines a file): "
+                "pass --output FILE to write them",
+                code=2,
+            )
+        sys.stdout.write(files[0].content)
+        return
+    targets = (
+        [output]
+        if len(files) == 1
+        else [output.with_name(f"{output.stem}-{n}{output.suffix}") for n in range(1, len(files) + 1)]
+    )
+    for target, file in zip(targets, files, strict=True):
+        target.write_text(file.content, encoding="utf-8", newline="")
+        typer.echo(f"wrote {target}", err=True)
 
 
 @token_app.command("create")

@@ -49,9 +49,17 @@ JobStatus = strawberry.enum(
 )
 
 
-@strawberry.enum
+@strawberry.enum(
+    description=(
+        "CSV (a row per line), JSON, IIF (QuickBooks Desktop general journal), XERO_CSV (Xero\n"
+        "manual journals), QBO_CSV: QuickBooks Online's journal-entry import; BEANCOUNT: a\n"
+        "plain-text ledger that beancount (bean-check) accepts, one transaction per journal entry."
+    )
+)
 class ExportFormat(enum.StrEnum):
     CSV = "CSV"
     JSON = "JSON"
     IIF = "IIF"
     XERO_CSV = "XERO_CSV"
+    QBO_CSV = "QBO_CSV"
+    BEANCOUNT = "BEANCOUNT"

@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     outbox_sweep_seconds: float = Field(default=30.0, alias="OUTBOX_SWEEP_SECONDS")
     webhook_timeout_seconds: float = Field(default=10.0, alias="WEBHOOK_TIMEOUT_SECONDS")
 
+    # Exports (SPEC §4): what differs between accounting package installations.
+    qbo_date_format: Literal["MM/DD/YYYY", "DD/MM/YYYY"] = Field(
+        default="MM/DD/YYYY", alias="BLOCKTIME_QBO_DATE_FORMAT"
+    )
+    xero_tax_rate: str = Field(default="Tax Exempt", min_length=1, alias="BLOCKTIME_XERO_TAX_RATE")
+    xero_receivable_account: str | None = Field(default=None, alias="BLOCKTIME_XERO_RECEIVABLE_ACCOUNT")
+
     db_pool_size: int = Field(default=10, alias="DB_POOL_SIZE")
     max_body_bytes: int = Field(default=1_000_000, alias="MAX_BODY_BYTES")
 

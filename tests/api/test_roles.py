@@ -82,6 +82,12 @@ OPERATIONS = [
         BACK_OFFICE,
         lambda w: {"id": w.batch_id},
     ),
+    Operation(
+        "journalBatch.exportFiles",
+        "query($id: ID!) { journalBatch(id: $id) { exportFiles(format: QBO_CSV) { name } } }",
+        BACK_OFFICE,
+        lambda w: {"id": w.batch_id},
+    ),
     Operation("trialBalance", "{ trialBalance { debit credit } }", BACK_OFFICE),
     Operation(
         "deferredRevenueReconciliation", "{ deferredRevenueReconciliation { difference } }", BACK_OFFICE
