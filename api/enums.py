@@ -32,7 +32,9 @@ Coverage = strawberry.enum(
 LotSource = strawberry.enum(enums.LotSource, description="Where a lot's units came from.")
 JobStatus = strawberry.enum(
     enums.JobStatus,
-    description="An outbox job: PENDING until relayed, SENT to the broker, then DONE or FAILED.",
+    description=(
+        "An outbox job: PENDING until relayed, SENT to the broker, RUNNING on a worker, then DONE or FAILED."
+    ),
 )
 
 

@@ -5,16 +5,17 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from accounting import agreements, batches, billing, drawdown, expiry, ledger, mappings
-from accounting.errors import InsufficientBalance
-from models import JournalLine, Lot, TimeEntry
+from accounting.errors import InsufficientBalance, InvalidInput
+from models import JournalEntry, JournalLine, Lot, TimeEntry
 from models.db import session_factory
-from models.enums import AccountType, ApplicationUnits, BillableOption, MappingKind
+from models.enums import AccountType, ApplicationUnits, BatchStatus, BillableOption, MappingKind
 from tests import factories
 from tests.conftest import reset_database
 
@@ -165,18 +166,28 @@ def _replay(session: Session, ops: list) -> None:  # type: ignore[type-arg]
         elif kind == "bill":
             billing.run_billing(session, through_date=START + dt.timedelta(days=op[1]))
         elif kind == "batch":
-            batch = batches.create_batch(session, through_date=START + dt.timedelta(days=op[1] * 2))
-            batches.post_batch(session, batch_id=batch.id)
+            post_everything_through(session, START + dt.timedelta(days=op[1] * 2))
         check_invariants(session, deals)
 
     # Bill and post everything: the books and the lots agree with nothing left over.
     billing.run_billing(session, through_date=START + dt.timedelta(days=400))
-    batch = batches.create_batch(session, through_date=START + dt.timedelta(days=400))
-    assert batches.post_batch(session, batch_id=batch.id).error is None
+    post_everything_through(session, START + dt.timedelta(days=400))
     check_invariants(session, deals)
     rec = ledger.deferred_revenue_reconciliation(session)
     assert (rec.difference, rec.unposted_activity) == (0, 0)
     assert rec.ledger_balance == rec.agreements_total
+
+
+def post_everything_through(session: Session, day: dt.date) -> None:
+    """A batch through `day` and its posting; never an empty batch, nor a refused one with work to do."""
+    if not batches.has_entries_to_post(session, through_date=day):
+        with pytest.raises(InvalidInput, match=f"^nothing to post through {day.isoformat()}$"):
+            batches.create_batch(session, through_date=day)
+        return
+    batch = batches.create_batch(session, through_date=day)
+    posted = batches.post_batch(session, batch_id=batch.id)
+    assert (posted.status, posted.error) == (BatchStatus.POSTED, None)
+    assert session.scalar(select(func.count(JournalEntry.id)).where(JournalEntry.batch_id == batch.id))
 
 
 class TestInvariants:
