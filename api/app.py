@@ -28,10 +28,11 @@ from starlette.routing import Route
 
 from accounting.errors import Unauthenticated
 from api.auth import WWW_AUTHENTICATE, authenticate, bearer_token
+from api.errors import RETRY_AFTER_SECONDS, SERVICE_UNAVAILABLE
 from api.metrics import Metrics, RequestObserver
 from api.schema import schema
 from api.view import GraphQLView
-from models.db import get_engine
+from models.db import get_engine, is_transient
 from models.settings import Settings, get_settings
 
 log = logging.getLogger("blocktime.api")
@@ -102,6 +103,15 @@ async def _refuse_without_token(request: Request, engine: Engine) -> Response | 
     except Unauthenticated as exc:
         return JSONResponse(
             {"error": exc.message, "code": "UNAUTHENTICATED"}, status_code=401, headers=WWW_AUTHENTICATE
+        )
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        log.warning("token check unavailable: %s", str(exc).splitlines()[0])
+        return JSONResponse(
+            {"error": "The database is unavailable for a moment; retry.", "code": SERVICE_UNAVAILABLE},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     return None
 
