@@ -210,7 +210,9 @@ def unit_of_work(engine: Engine | None = None, *, writer: bool = True) -> Iterat
             session.commit()
         except DBAPIError as exc:
             session.rollback()
-            if writer and exc.connection_invalidated:
+            # The server's own error (57P01 terminating, 40001 ...) means COMMIT was refused;
+            # a connection that just broke (no SQLSTATE) may have committed first.
+            if writer and exc.connection_invalidated and getattr(exc.orig, "sqlstate", None) is None:
                 raise CommitOutcomeUnknown(str(exc).splitlines()[0]) from exc
             raise
         except BaseException:
