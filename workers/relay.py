@@ -143,6 +143,7 @@ class Relay:
         the broker would give those back only after its own timeout (a minute or
         more). A job that is sent twice runs once.
         """
+        started = utcnow()
         with self._pass_lock, unit_of_work(self.engine) as session:
             dead = outbox.dead_workers(session, dead_after=self.dead_after)
             orphans = outbox.orphaned_jobs(session, dead_after=self.dead_after, limit=self.batch_size)
@@ -155,7 +156,7 @@ class Relay:
         if error is not None:
             raise error
         if dead:
-            sent += self.resend_unfinished(sent_before=utcnow())
+            sent += self.resend_unfinished(sent_before=started)
         return sent
 
     def check_broker(self) -> int:
