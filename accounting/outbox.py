@@ -174,6 +174,19 @@ def orphaned_jobs(session: Session, *, dead_after: dt.timedelta, limit: int = 10
     return orphans
 
 
+def anyone_dead(session: Session, *, dead_after: dt.timedelta) -> bool:
+    """A cheap read first: is there a silent worker, or a RUNNING job whose worker is not alive?"""
+    cutoff = utcnow() - dead_after
+    alive = exists().where(WorkerHeartbeat.name == OutboxJob.worker, WorkerHeartbeat.beat_at >= cutoff)
+    silent = select(WorkerHeartbeat.id).where(WorkerHeartbeat.beat_at < cutoff).limit(1)
+    orphan = (
+        select(OutboxJob.id)
+        .where(OutboxJob.status == JobStatus.RUNNING, OutboxJob.started_at < cutoff, ~alive)
+        .limit(1)
+    )
+    return session.scalar(silent) is not None or session.scalar(orphan) is not None
+
+
 def dead_workers(session: Session, *, dead_after: dt.timedelta) -> list[tuple[str, dt.datetime]]:
     """Forget the workers that stopped beating; (name, last beat) of each, once."""
     rows = session.execute(

@@ -144,6 +144,10 @@ class Relay:
         more). A job that is sent twice runs once.
         """
         started = utcnow()
+        # A reader first: on SQLite a writer takes the database lock, every few seconds.
+        with unit_of_work(self.engine, writer=False) as session:
+            if not outbox.anyone_dead(session, dead_after=self.dead_after):
+                return 0
         with self._pass_lock, unit_of_work(self.engine) as session:
             dead = outbox.dead_workers(session, dead_after=self.dead_after)
             orphans = outbox.orphaned_jobs(session, dead_after=self.dead_after, limit=self.batch_size)
