@@ -95,9 +95,9 @@ class TestJobs:
             (job_id,) = session.scalars(select(OutboxJob.id))
             assert outbox.start_job(session, job_id=job_id, actor="billing.run", worker="box-7:4242:a1b2c3")
 
-        data = await admin.data("{ jobs(status: RUNNING) { edges { node { actor status worker startedAt } } } }")
+        data = await admin.data("{ jobs(status: RUNNING) { edges { node { status worker startedAt } } } }")
 
         (node,) = [e["node"] for e in data["jobs"]["edges"]]
-        assert (node["actor"], node["status"], node["worker"]) == ("billing.run", "RUNNING", "box-7:4242:a1b2c3")
+        assert (node["status"], node["worker"]) == ("RUNNING", "box-7:4242:a1b2c3")
         started = dt.datetime.fromisoformat(node["startedAt"])
         assert abs((dt.datetime.now(dt.UTC) - started).total_seconds()) < 60
