@@ -65,6 +65,14 @@ def test_make_run_serves_the_demo_and_delivers_notifications_in_process(
             what="the demo's notifications",
         )
         assert raised
+        # ... and their delivery jobs are done, so the webhook registered below gets only new ones.
+        unfinished = "{ p: jobs(status: PENDING) { totalCount } s: jobs(status: SENT) { totalCount }"
+        unfinished += " r: jobs(status: RUNNING) { totalCount } }"
+        wait_until(
+            lambda: not any(n["totalCount"] for n in graphql(client, unfinished).values()),
+            timeout=30,
+            what="the demo's jobs to be done",
+        )
         seeded = graphql(
             client,
             "{ notifications { edges { node { kind deliveredAt agreement { company { identifier } } } } } }",
