@@ -3,21 +3,25 @@
 Transient database failures (SPEC §7): a lost connection, a serialization failure,
 a deadlock or a server restarting are `is_transient`; `retrying()` runs a whole
 unit of work again, a few times with jitter, when one ends that way before its
-commit. A lost connection during COMMIT itself leaves the outcome unknown: a writer
-then raises CommitOutcomeUnknown, which is never retried.
+commit. A connection lost during COMMIT itself leaves the outcome open: on
+PostgreSQL the unit of work then asks the server what became of its transaction
+(`txid_status`) and either carries on (committed) or fails retry-safe (aborted);
+only if even that cannot be told does a writer raise CommitOutcomeUnknown, which is
+never retried.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import tenacity
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
@@ -104,6 +108,30 @@ def session_factory(engine: Engine, *, writer: bool = True) -> sessionmaker[Sess
             bind = engine.execution_options(sqlite_writer=True) if writer else engine
             factory = per_engine[writer] = sessionmaker(bind=bind, expire_on_commit=False, autoflush=True)
         return factory
+
+
+def _transaction_id(connection: Connection) -> int | None:
+    """PostgreSQL's id of this transaction, if it wrote anything (else nothing to lose)."""
+    value = connection.execute(text("SELECT txid_current_if_assigned()")).scalar()
+    return None if value is None else int(value)
+
+
+def _commit_outcome(engine: Engine, xid: int | None) -> str:
+    """ "committed", "aborted" or "unknown": what became of a transaction whose COMMIT broke."""
+    if engine.dialect.name != "postgresql":
+        return "unknown"
+    if xid is None:
+        return "aborted"  # it wrote nothing: as good as rolled back
+    for _ in range(10):
+        try:
+            with engine.connect() as conn:
+                status = conn.execute(text("SELECT txid_status(:xid)"), {"xid": xid}).scalar()
+        except DBAPIError:
+            return "unknown"
+        if status in ("committed", "aborted"):
+            return str(status)
+        time.sleep(0.1)  # "in progress": the server is still tearing the session down
+    return "unknown"
 
 
 class CommitOutcomeUnknown(Exception):
@@ -195,26 +223,39 @@ def unit_of_work(engine: Engine | None = None, *, writer: bool = True) -> Iterat
     """Commit on success, roll back on any exception, then release enqueued jobs.
 
     The only place in the code base that commits. Pending changes are flushed
-    before COMMIT, so that only a failure of COMMIT itself leaves the outcome
-    unknown (CommitOutcomeUnknown, for a writer).
+    before COMMIT, so that only a failure of COMMIT itself leaves the outcome open;
+    PostgreSQL is then asked (txid_status), and only if it cannot tell does a
+    writer raise CommitOutcomeUnknown.
     """
-    session = session_factory(engine or get_engine(), writer=writer)()
+    engine = engine or get_engine()
+    session = session_factory(engine, writer=writer)()
     try:
         try:
             yield session
             session.flush()
+            xid = None
+            if writer and engine.dialect.name == "postgresql" and session.in_transaction():
+                xid = _transaction_id(session.connection())
         except BaseException:
             session.rollback()
             raise
         try:
             session.commit()
         except DBAPIError as exc:
-            session.rollback()
             # The server's own error (57P01 terminating, 40001 ...) means COMMIT was refused;
             # a connection that just broke (no SQLSTATE) may have committed first.
             if writer and exc.connection_invalidated and getattr(exc.orig, "sqlstate", None) is None:
-                raise CommitOutcomeUnknown(str(exc).splitlines()[0]) from exc
-            raise
+                session.close()  # detaches what was loaded without expiring it: it may be the result
+                outcome = _commit_outcome(engine, xid)
+                if outcome == "committed":
+                    log.warning("The connection broke during COMMIT; the server says it committed.")
+                elif outcome != "aborted":
+                    raise CommitOutcomeUnknown(str(exc).splitlines()[0]) from exc
+                else:
+                    raise
+            else:
+                session.rollback()
+                raise
         except BaseException:
             session.rollback()
             raise

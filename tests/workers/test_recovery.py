@@ -32,9 +32,9 @@ import redis
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
-from accounting import jobs
+from accounting import batches, jobs
 from models import Invoice, JournalBatch, JournalEntry, OutboxJob, TimeEntry
-from models.db import get_engine
+from models.db import get_engine, unit_of_work
 from models.enums import BatchStatus, JobStatus, Role
 from models.settings import Settings
 from tests.api.helpers import create_token
@@ -291,7 +291,8 @@ class Served:
 
 
 @pytest.fixture
-def served(redis_settings: Settings, tmp_path: Path, start_worker: StartWorker) -> Iterator[Served]:
+def served(redis_settings: Settings, tmp_path: Path) -> Iterator[Served]:
+    """`blocktime serve` on PostgreSQL + Redis (no worker: these tests need none)."""
     engine = get_engine(redis_settings)
     token = create_token(engine, Role.ADMIN, name="fault suite")
     environment = {
@@ -302,7 +303,6 @@ def served(redis_settings: Settings, tmp_path: Path, start_worker: StartWorker) 
         "OUTBOX_SWEEP_SECONDS": "1",
         "DB_POOL_SIZE": "8",
     }
-    start_worker(redis_settings)
     with serving(environment, tmp_path) as base:
         logs = sorted(tmp_path.glob("serve-*.log"))
         yield Served(base, {"Authorization": f"Bearer {token}"}, logs[-1])
@@ -320,9 +320,7 @@ class TestConcurrentBatches:
         self, served: Served, redis_settings: Settings
     ) -> None:
         engine = get_engine(redis_settings)
-        shop = scenarios.prepaid_agreement(engine, purchases=4)
-        scenarios.log_hours(engine, shop, "3")
-        wait_settled(engine)
+        scenarios.prepaid_agreement(engine, purchases=4)
 
         with httpx.Client(base_url=served.base, headers=served.headers, timeout=30) as client:
             with ThreadPoolExecutor(10) as pool:
@@ -335,7 +333,9 @@ class TestConcurrentBatches:
                 == ("BAD_USER_INPUT", "nothing to post through 2026-12-31")
                 for e in refused
             ), refused
-            wait_settled(engine)
+            (batch_id,) = {int(i) for i in ids}
+            with unit_of_work(engine) as session:  # what its batches.post job does
+                batches.post_batch(session, batch_id=batch_id)
             again = post(client, POST_BATCH).json()
 
         assert again["errors"][0]["message"] == "nothing to post through 2026-12-31"
@@ -362,7 +362,6 @@ class TestConnectionsKilledUnderLoad:
     ) -> None:
         engine = get_engine(redis_settings)
         shop = scenarios.prepaid_agreement(engine, hours="1000")
-        wait_settled(engine)
         variables = {
             "c": str(shop.company_id),
             "a": str(shop.agreement_id),
