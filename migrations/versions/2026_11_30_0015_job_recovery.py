@@ -1,7 +1,7 @@
 """job recovery: RUNNING jobs name their worker, workers beat
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0011
 Create Date: 2026-11-30 16:10:00+00:00
 
 A job a worker takes is RUNNING with the worker's name and start time; every worker
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015"
-down_revision: str | Sequence[str] | None = "0012"
+down_revision: str | Sequence[str] | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

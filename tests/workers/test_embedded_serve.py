@@ -65,14 +65,15 @@ def test_make_run_serves_the_demo_and_delivers_notifications_in_process(
             what="the demo's notifications",
         )
         assert raised
-        # ... and their delivery jobs are done, so the webhook registered below gets only new ones.
-        unfinished = "{ p: jobs(status: PENDING) { totalCount } s: jobs(status: SENT) { totalCount }"
-        unfinished += " r: jobs(status: RUNNING) { totalCount } }"
-        wait_until(
-            lambda: not any(n["totalCount"] for n in graphql(client, unfinished).values()),
-            timeout=30,
-            what="the demo's jobs to be done",
-        )
+
+        # Every job the demo left (its evaluations and their deliveries) has run before the
+        # webhook exists: a seeded notification delivered later would reach it too.
+        def outbox_idle() -> bool:
+            waiting = "{ p: jobs(status: PENDING) { totalCount } s: jobs(status: SENT) { totalCount }"
+            waiting += " r: jobs(status: RUNNING) { totalCount } }"
+            return not any(count["totalCount"] for count in graphql(client, waiting).values())
+
+        wait_until(outbox_idle, timeout=30, what="the demo's jobs to finish")
         seeded = graphql(
             client,
             "{ notifications { edges { node { kind deliveredAt agreement { company { identifier } } } } } }",

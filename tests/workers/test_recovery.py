@@ -32,7 +32,7 @@ import redis
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
-from accounting import batches, jobs
+from accounting import batches, clock, jobs
 from models import Invoice, JournalBatch, JournalEntry, OutboxJob, TimeEntry
 from models.db import get_engine, unit_of_work
 from models.enums import BatchStatus, JobStatus, Role
@@ -312,7 +312,7 @@ def post(client: httpx.Client, query: str, variables: dict[str, Any] | None = No
     return client.post("/graphql", json={"query": query, "variables": variables or {}})
 
 
-POST_BATCH = 'mutation { postJournalBatch(throughDate: "2026-12-31") { id status } }'
+POST_BATCH = "mutation { postJournalBatch { id status } }"  # through today
 
 
 class TestConcurrentBatches:
@@ -330,7 +330,7 @@ class TestConcurrentBatches:
             assert len(ids) == 1, answers
             assert all(
                 (e["extensions"]["code"], e["message"])
-                == ("BAD_USER_INPUT", "nothing to post through 2026-12-31")
+                == ("BAD_USER_INPUT", f"nothing to post through {clock.today().isoformat()}")
                 for e in refused
             ), refused
             (batch_id,) = {int(i) for i in ids}
@@ -338,7 +338,7 @@ class TestConcurrentBatches:
                 batches.post_batch(session, batch_id=batch_id)
             again = post(client, POST_BATCH).json()
 
-        assert again["errors"][0]["message"] == "nothing to post through 2026-12-31"
+        assert again["errors"][0]["message"] == f"nothing to post through {clock.today().isoformat()}"
         with Session(engine) as session:
             (batch,) = session.scalars(select(JournalBatch))
             assert batch.status is BatchStatus.POSTED
