@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from accounting import jobs
 from accounting.dates import check_not_after_today
-from accounting.errors import NotFound, UnbalancedEntry
+from accounting.errors import InvalidInput, NotFound, UnbalancedEntry
 from accounting.mappings import MappingResolver, required_account_type
 from accounting.money import ZERO
 from accounting.posting import (
@@ -52,9 +52,30 @@ _SOURCE_TABLES = {
 
 
 def create_batch(session: Session, *, through_date: dt.date) -> JournalBatch:
-    """A PENDING batch whose posting is enqueued in the same transaction; throughDate
-    may not be after today (SPEC §8)."""
+    """A PENDING batch whose posting is enqueued in the same transaction; never an empty one,
+    and throughDate may not be after today (SPEC §8).
+
+    A PENDING batch through the same date or later already holds everything this
+    one would: that batch is the answer. Otherwise, with nothing unposted through
+    the date (beyond what a pending batch will take), the answer is that pending
+    batch, or InvalidInput "nothing to post through <date>". Creators queue on one
+    row lock, so concurrent calls give one batch.
+    """
     check_not_after_today(through_date, field="throughDate")
+    lock_counter(session, "journal_batch")
+    pending = session.scalars(
+        select(JournalBatch)
+        .where(JournalBatch.status == BatchStatus.PENDING)
+        .order_by(JournalBatch.through_date.desc(), JournalBatch.id.desc())
+        .limit(1)
+    ).first()
+    if pending is not None and pending.through_date >= through_date:
+        return pending
+    after = pending.through_date if pending is not None else None
+    if not has_entries_to_post(session, through_date=through_date, after=after):
+        if pending is not None:
+            return pending
+        raise InvalidInput(f"nothing to post through {through_date.isoformat()}")
     batch = JournalBatch(
         identifier=f"JB-{next_number(session, 'journal_batch'):06d}",
         status=BatchStatus.PENDING,
@@ -66,6 +87,13 @@ def create_batch(session: Session, *, through_date: dt.date) -> JournalBatch:
     session.flush()
     jobs.enqueue(session, jobs.POST_BATCH, batch_id=batch.id)
     return batch
+
+
+def has_entries_to_post(session: Session, *, through_date: dt.date, after: dt.date | None = None) -> bool:
+    """Would a batch through `through_date` write an entry (leaving out what an earlier
+    pending batch, through `after`, will take)? Read from the drafts posting builds."""
+    drafts, _context = pending_drafts(session, through_date=through_date)
+    return any(draft.legs and (after is None or draft.date > after) for draft in drafts)
 
 
 @dataclass(frozen=True)
@@ -141,7 +169,29 @@ def post_batch(session: Session, *, batch_id: int) -> JournalBatch:
         return batch
     # One posting at a time: two batches must never take the same items.
     lock_counter(session, "posting")
+    # Older PENDING batches first, each taking its own items: a later batch (a later
+    # throughDate) posted first would take them all and leave the older one empty.
+    for older in session.scalars(
+        select(JournalBatch)
+        .where(JournalBatch.status == BatchStatus.PENDING, JournalBatch.id < batch.id)
+        .order_by(JournalBatch.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all():
+        _post(session, older)
+    return _post(session, batch)
+
+
+def _post(session: Session, batch: JournalBatch) -> JournalBatch:
     drafts, context = pending_drafts(session, through_date=batch.through_date)
+    if not any(draft.legs for draft in drafts):
+        # Only a batch made before batches were checked at creation, or a FAILED one
+        # retried after a later batch took its items: never POSTED empty.
+        batch.status = BatchStatus.FAILED
+        through = batch.through_date.isoformat()
+        batch.error = f"nothing to post through {through}: another batch took the items"
+        session.flush()
+        return batch
     resolve = _account_resolver(MappingResolver.load(session), context)
 
     missing: set[str] = set()

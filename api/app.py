@@ -29,11 +29,12 @@ from starlette.routing import Route
 from accounting import access
 from accounting.errors import Forbidden, Unauthenticated
 from api.auth import WWW_AUTHENTICATE, authenticate, bearer_token
+from api.errors import RETRY_AFTER_SECONDS, SERVICE_UNAVAILABLE
 from api.metrics import Metrics, RequestObserver
 from api.schema import schema
 from api.security import SecurityHeaders
 from api.view import GraphQLView
-from models.db import get_engine
+from models.db import get_engine, is_transient
 from models.settings import Settings, get_settings
 
 log = logging.getLogger("blocktime.api")
@@ -110,6 +111,15 @@ async def _refuse_unless_operator(request: Request, engine: Engine) -> Response 
         )
     except Forbidden as exc:
         return JSONResponse({"error": exc.message, "code": "FORBIDDEN"}, status_code=403)
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        log.warning("token check unavailable: %s", str(exc).splitlines()[0])
+        return JSONResponse(
+            {"error": "The database is unavailable for a moment; retry.", "code": SERVICE_UNAVAILABLE},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     return None
 
 

@@ -45,7 +45,9 @@ StatementLineKind = strawberry.enum(
 )
 JobStatus = strawberry.enum(
     enums.JobStatus,
-    description="An outbox job: PENDING until relayed, SENT to the broker, then DONE or FAILED.",
+    description=(
+        "An outbox job: PENDING until relayed, SENT to the broker, RUNNING on a worker, then DONE or FAILED."
+    ),
 )
 
 

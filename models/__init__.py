@@ -15,7 +15,7 @@ from models.invoice import Invoice, InvoiceLine
 from models.journal import Counter, GLAccount, GLMapping, JournalBatch, JournalEntry, JournalLine
 from models.lot import Lot, LotMovement
 from models.notify import Notification, NotificationDelivery, Webhook
-from models.outbox import OutboxJob, ScheduledRun
+from models.outbox import OutboxJob, ScheduledRun, WorkerHeartbeat
 from models.period import PeriodClose
 from models.time_entry import TimeEntry
 
@@ -51,6 +51,7 @@ __all__ = [
     "Webhook",
     "WorkRole",
     "WorkType",
+    "WorkerHeartbeat",
     "agreement_type_excluded_work_role",
     "agreement_type_excluded_work_type",
     "utcnow",

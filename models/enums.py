@@ -108,8 +108,12 @@ class MovementKind(enum.StrEnum):
 
 
 class JobStatus(enum.StrEnum):
+    """PENDING in the outbox, SENT to the broker, RUNNING on a worker (named in the
+    job), then DONE, or FAILED for good."""
+
     PENDING = "PENDING"
     SENT = "SENT"
+    RUNNING = "RUNNING"
     DONE = "DONE"
     FAILED = "FAILED"
 

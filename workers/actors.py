@@ -3,9 +3,11 @@
 `blocktime worker` runs `python -m dramatiq workers.actors`: importing this module
 configures the broker from the environment (REDIS_URL) before declaring them.
 
-Each actor receives its outbox job's id and arguments, opens one unit of work,
-claims the job in it (a duplicate delivery finds the job DONE and does nothing),
-calls accounting and commits. Failures that may heal (the database or an endpoint
+Each actor receives its outbox job's id and arguments, marks the job RUNNING under
+this worker's name (committed at once: `jobs` shows who runs what, and the relays
+re-send it if this worker dies), then opens one unit of work, claims the job in it
+(a duplicate delivery finds the job DONE and does nothing), calls accounting and
+commits. Failures that may heal (the database or an endpoint
 is down, a race) are retried with exponential backoff; anything else (a
 DomainError, a bug) fails the job at once: FAILED in the outbox, with its error.
 """
@@ -32,6 +34,7 @@ from models.db import get_engine, unit_of_work
 from models.settings import Settings, get_settings
 from workers import delivery
 from workers.broker import current_settings, ensure_configured
+from workers.heartbeat import worker_name
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +43,11 @@ broker = ensure_configured(get_settings())
 ACCOUNTING_QUEUE = "accounting"
 NOTIFICATIONS_QUEUE = "notifications"
 
-# Fault tests only (BLOCKTIME_ENV=test): hold a posting's transaction open this many
-# seconds after the batch is built, so a worker can be killed in the middle of it.
-HOLD_POSTING_ENV = "BLOCKTIME_TEST_HOLD_POSTING_SECONDS"
+# Fault tests only (BLOCKTIME_ENV=test): the jobs of these actors (comma-separated) hold
+# their transaction open for HOLD_SECONDS once their work is done, so that a worker
+# can be killed in the middle of it.
+HOLD_JOBS_ENV = "BLOCKTIME_TEST_HOLD_JOBS"
+HOLD_SECONDS = 120.0
 
 
 class JobRejected(Exception):
@@ -75,11 +80,18 @@ def claimed(job_id: int, actor: str) -> Iterator[Session | None]:
     """One unit of work that starts by claiming the job; None if it is not to run."""
     try:
         with unit_of_work(_engine()) as session:
+            started = outbox.start_job(session, job_id=job_id, actor=actor, worker=worker_name())
+        if not started:
+            log.info("Outbox job %s (%s) is already done or failed: duplicate ignored.", job_id, actor)
+            yield None
+            return
+        with unit_of_work(_engine()) as session:
             if not outbox.claim_job(session, job_id=job_id, actor=actor):
-                log.info("Outbox job %s (%s) is already done or failed: duplicate ignored.", job_id, actor)
+                log.info("Outbox job %s (%s) was done meanwhile: duplicate ignored.", job_id, actor)
                 yield None
                 return
             yield session
+            _hold_for_fault_tests(job_id, actor)
     except Exception as exc:
         if is_transient(exc):
             raise
@@ -127,17 +139,14 @@ def post_batch(job_id: int, batch_id: int) -> None:
         if session is None:
             return
         batch = batches.post_batch(session, batch_id=batch_id)
-        _hold_posting_for_fault_tests(batch_id)
     log.info("Journal batch %s (%s): %s.", batch.identifier, batch_id, batch.status.value)
 
 
-def _hold_posting_for_fault_tests(batch_id: int) -> None:
-    hold = os.environ.get(HOLD_POSTING_ENV)
-    if hold and current_settings().environment == "test":
-        log.warning(
-            "Batch %s built; holding the posting open for %s s (%s).", batch_id, hold, HOLD_POSTING_ENV
-        )
-        time.sleep(float(hold))
+def _hold_for_fault_tests(job_id: int, actor: str) -> None:
+    held = os.environ.get(HOLD_JOBS_ENV, "").split(",")
+    if actor in held and current_settings().environment == "test":
+        log.warning("Job %s (%s) did its work; holding its transaction open (%s).", job_id, actor, "test")
+        time.sleep(HOLD_SECONDS)
 
 
 @dramatiq.actor(actor_name=jobs.EXPIRE_BLOCKS, **_ACCOUNTING)

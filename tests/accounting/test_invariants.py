@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, and_, func, or_, select
@@ -28,9 +29,9 @@ from accounting import (
     statements,
 )
 from accounting.errors import Conflict, InsufficientBalance, InvalidInput
-from models import Agreement, JournalLine, Lot, LotMovement, TimeEntry
+from models import Agreement, JournalEntry, JournalLine, Lot, LotMovement, TimeEntry
 from models.db import session_factory
-from models.enums import AccountType, ApplicationUnits, BillableOption, MappingKind, MovementKind
+from models.enums import AccountType, ApplicationUnits, BatchStatus, BillableOption, MappingKind, MovementKind
 from tests import factories
 from tests.conftest import reset_database
 
@@ -273,8 +274,7 @@ def _replay(session: Session, ops: list) -> None:  # type: ignore[type-arg]
         elif kind == "bill":
             billing.run_billing(session, through_date=START + dt.timedelta(days=op[1]))
         elif kind == "batch":
-            batch = batches.create_batch(session, through_date=START + dt.timedelta(days=op[1] * 2))
-            batches.post_batch(session, batch_id=batch.id)
+            post_everything_through(session, START + dt.timedelta(days=op[1] * 2))
         elif kind == "close":
             _, day, settle = op
             through = START + dt.timedelta(days=day * 2)
@@ -282,8 +282,7 @@ def _replay(session: Session, ops: list) -> None:  # type: ignore[type-arg]
             if settle:
                 billing.run_billing(session, through_date=through)
                 expiry.expire_blocks(session, as_of=through)
-                batch = batches.create_batch(session, through_date=through)
-                batches.post_batch(session, batch_id=batch.id)
+                post_everything_through(session, through)
             try:
                 with session.begin_nested():
                     periods.close_period(session, through=through, today=START + dt.timedelta(days=300))
@@ -299,12 +298,23 @@ def _replay(session: Session, ops: list) -> None:  # type: ignore[type-arg]
 
     # Bill and post everything: the books and the lots agree with nothing left over.
     billing.run_billing(session, through_date=clock.today())
-    batch = batches.create_batch(session, through_date=clock.today())
-    assert batches.post_batch(session, batch_id=batch.id).error is None
+    post_everything_through(session, clock.today())
     check_invariants(session, deals)
     rec = ledger.deferred_revenue_reconciliation(session)
     assert (rec.difference, rec.unposted_activity) == (0, 0)
     assert rec.ledger_balance == rec.agreements_total
+
+
+def post_everything_through(session: Session, day: dt.date) -> None:
+    """A batch through `day` and its posting; never an empty batch, nor a refused one with work to do."""
+    if not batches.has_entries_to_post(session, through_date=day):
+        with pytest.raises(InvalidInput, match=f"^nothing to post through {day.isoformat()}$"):
+            batches.create_batch(session, through_date=day)
+        return
+    batch = batches.create_batch(session, through_date=day)
+    posted = batches.post_batch(session, batch_id=batch.id)
+    assert (posted.status, posted.error) == (BatchStatus.POSTED, None)
+    assert session.scalar(select(func.count(JournalEntry.id)).where(JournalEntry.batch_id == batch.id))
 
 
 class TestInvariants:

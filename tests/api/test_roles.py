@@ -176,7 +176,8 @@ OPERATIONS = [
     Operation("expireBlocks", 'mutation { expireBlocks(asOf: "2026-01-31") }', BACK_OFFICE),
     Operation(
         "postJournalBatch",
-        'mutation { postJournalBatch(throughDate: "2026-01-31") { id status } }',
+        # Through today: the block purchased above (today) is there to post.
+        "mutation { postJournalBatch { id status } }",
         BACK_OFFICE,
     ),
     Operation(

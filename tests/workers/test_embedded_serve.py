@@ -69,9 +69,9 @@ def test_make_run_serves_the_demo_and_delivers_notifications_in_process(
         # Every job the demo left (its evaluations and their deliveries) has run before the
         # webhook exists: a seeded notification delivered later would reach it too.
         def outbox_idle() -> bool:
-            waiting = "{ p: jobs(status: PENDING) { totalCount } s: jobs(status: SENT) { totalCount } }"
-            counts = graphql(client, waiting)
-            return counts["p"]["totalCount"] + counts["s"]["totalCount"] == 0
+            waiting = "{ p: jobs(status: PENDING) { totalCount } s: jobs(status: SENT) { totalCount }"
+            waiting += " r: jobs(status: RUNNING) { totalCount } }"
+            return not any(count["totalCount"] for count in graphql(client, waiting).values())
 
         wait_until(outbox_idle, timeout=30, what="the demo's jobs to finish")
         seeded = graphql(
