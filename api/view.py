@@ -31,6 +31,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from accounting.errors import Unauthenticated
+from api import pages
 from api.auth import WWW_AUTHENTICATE, authenticate, bearer_token
 from api.context import Context
 from api.errors import UNAUTHENTICATED, internal_error, present
@@ -114,6 +115,10 @@ class GraphQLView(GraphQL[Context, None]):
         if result.errors:
             result.errors = [present(error, context.request_id) for error in result.errors]
         return result
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """Strawberry's GraphiQL page with every asset served from here (api/pages.py)."""
+        return pages.graphiql_page()
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         response = await super().process_result(request, result)
