@@ -49,7 +49,9 @@ def chromium_path() -> str:
     raise AssertionError("unreachable")
 
 
-@pytest.fixture(scope="session")
+# Module scope: while Playwright's sync API is open it runs an event loop on this thread,
+# and a later test's asyncio.run() would refuse to start.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     executable = chromium_path()
     try:
