@@ -49,17 +49,6 @@ def units_drawn(session: Session, *, agreement_id: int, since: dt.date, through:
     return totals.get(MovementKind.USAGE, ZERO) - totals.get(MovementKind.REVERSAL, ZERO)
 
 
-def _earliest_expiry_with_units(session: Session, *, agreement_id: int, after: dt.date) -> dt.date | None:
-    return session.scalar(
-        select(func.min(Lot.expires_on)).where(
-            Lot.agreement_id == agreement_id,
-            Lot.units_remaining > 0,
-            Lot.expires_on.is_not(None),
-            Lot.expires_on > after,
-        )
-    )
-
-
 def forecast(
     session: Session, *, agreement: Agreement, days: int = 30, today: dt.date | None = None
 ) -> Forecast:
@@ -68,9 +57,10 @@ def forecast(
     usagePerDay = net units drawn in the window / days; daysOfCover = unitsRemaining /
     that pace, both rounded to hundredths at the end (the cover is computed from the exact
     pace, not from the rounded one). When reversals outweigh the draws the pace is 0.00:
-    the balance is not going down. runsOutOn is today + daysOfCover rounded down, and
-    null when nothing was drawn or when units still left expire before that day, so the
-    date would promise more than the customer will have.
+    the balance is not going down. unitsRemaining and the next expiry are today's balance
+    (SPEC §8: lots in effect today; scheduled units do not count yet). runsOutOn is today
+    + daysOfCover rounded down, and null when nothing was drawn or when units still left
+    expire before that day, so the date would promise more than the customer will have.
     """
     if not 1 <= days <= MAX_FORECAST_DAYS:
         raise InvalidInput(f"days must be between 1 and {MAX_FORECAST_DAYS}, got {days}")
@@ -80,9 +70,9 @@ def forecast(
     usage_per_day = round_money(drawn / days)
     if drawn == 0:
         return Forecast(days=days, usage_per_day=usage_per_day, days_of_cover=None, runs_out_on=None)
-    remaining = balance(session, agreement).units_remaining
-    cover = round_money(max(remaining, ZERO) * days / drawn)
+    today_balance = balance(session, agreement, as_of=today)
+    cover = round_money(max(today_balance.units_remaining, ZERO) * days / drawn)
     runs_out_on = today + dt.timedelta(days=whole_days(cover))
-    expiry = _earliest_expiry_with_units(session, agreement_id=agreement.id, after=today)
+    expiry = today_balance.next_expires_on
     runs_out = None if expiry is not None and expiry < runs_out_on else runs_out_on
     return Forecast(days=days, usage_per_day=usage_per_day, days_of_cover=cover, runs_out_on=runs_out)

@@ -41,6 +41,11 @@ def whole_days(days: Decimal) -> int:
     return int(days.to_integral_value(rounding=ROUND_FLOOR))
 
 
+def from_hundredths(value: int) -> Decimal:
+    """A sum of stored integer hundredths (summed by the database) as an exact Decimal."""
+    return (Decimal(int(value)) / 100).quantize(CENT)
+
+
 def percent(part: Decimal, whole: Decimal) -> Decimal | None:
     if whole == 0:
         return None
