@@ -14,9 +14,10 @@ import httpx
 import pytest
 from sqlalchemy import Engine, select, update
 
-from models import ApiToken, Company
+from accounting import agreements, catalog, clock, drawdown, expiry
+from models import ApiToken, Company, WorkRole, WorkType
 from models.db import unit_of_work
-from models.enums import Role
+from models.enums import ApplicationUnits, Role
 from tests.api.helpers import create_token
 
 pytestmark = pytest.mark.slow
@@ -30,6 +31,31 @@ query($companyId: ID) {
     forecast { days usagePerDay daysOfCover runsOutOn }
     invoices { number date total }
   } } }
+}
+"""
+STATEMENT = """
+query($id: ID!, $from: Date!, $to: Date!) {
+  agreement(id: $id) { statement(from: $from, to: $to) {
+    from to openingUnits closingUnits lines { date kind description units value unitsAfter }
+  } }
+}
+"""
+# Counts the chart's pixels of each series colour (uPlot draws on a canvas).
+CHART_COLOURS = """
+(card) => {
+  const canvas = card.querySelector(".chart canvas");
+  if (!canvas) return null;
+  const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  const near = (i, [r, g, b]) =>
+    Math.abs(pixels[i] - r) < 12 && Math.abs(pixels[i + 1] - g) < 12 && Math.abs(pixels[i + 2] - b) < 12
+    && pixels[i + 3] > 200;
+  const counts = { balance: 0, purchase: 0, expiry: 0 };
+  for (let i = 0; i < pixels.length; i += 4) {
+    if (near(i, [29, 78, 216])) counts.balance++;
+    if (near(i, [22, 101, 52])) counts.purchase++;
+    if (near(i, [153, 27, 27])) counts.expiry++;
+  }
+  return counts;
 }
 """
 # Collects what the Content-Security-Policy refused, so a test can show it was nothing.
@@ -112,6 +138,54 @@ def acme_token(demo: Engine) -> str:
     return create_token(demo, Role.CUSTOMER, company_id=company_id(demo, "ACME"), name="acme-portal")
 
 
+def statement_csv(lines: list[dict[str, str]]) -> str:
+    rows = ["date,kind,description,units,value,unitsAfter"]
+    for line in lines:
+        description = line["description"]
+        if "," in description or '"' in description:
+            description = '"' + description.replace('"', '""') + '"'
+        row = [line["date"], line["kind"], description, line["units"], line["value"], line["unitsAfter"]]
+        rows.append(",".join(row))
+    return "\r\n".join(rows) + "\r\n"
+
+
+def hooli_with_an_expired_block(engine: Engine) -> int:
+    """A customer whose one-month block expired with 8 of its 10 hours unused; its company id."""
+    today = clock.today()
+    bought = today - dt.timedelta(days=70)
+    with unit_of_work(engine) as session:
+        kind = agreements.create_agreement_type(
+            session,
+            name="One-month block",
+            application_units=ApplicationUnits.HOURS,
+            prepaid=True,
+            reverse_revenue_when_applied=True,
+            expire_after_months=1,
+        )
+        company = catalog.create_company(session, identifier="HOOLI", name="Hooli", billing_email=None)
+        agreement = agreements.create_agreement(
+            session, company_id=company.id, agreement_type_id=kind.id, name="Hooli block", start_date=bought
+        )
+        agreements.purchase_block(
+            session, agreement_id=agreement.id, units=D("10"), unit_price=D("120.00"), effective_date=bought
+        )
+        drawdown.log_time(
+            session,
+            company_id=company.id,
+            agreement_id=agreement.id,
+            work_type_id=session.scalars(select(WorkType).where(WorkType.name == "Remote")).one().id,
+            work_role_id=session.scalars(select(WorkRole).where(WorkRole.name == "Engineer")).one().id,
+            date=bought + dt.timedelta(days=5),
+            hours=D("2"),
+            notes="Laptop setup",
+        )
+        expiry.expire_blocks(session, as_of=today)
+        return company.id
+
+
+D = Decimal
+
+
 class TestPortal:
     def test_a_customer_signs_in_by_link_and_sees_its_own_numbers(
         self, tab: Tab, served: str, acme_token: str, demo: Engine, screenshots: Path
@@ -158,14 +232,92 @@ class TestPortal:
             "daysOfCover": "30.00",
             "runsOutOn": (dt.date.fromisoformat(expected[0]["forecast"]["runsOutOn"])).isoformat(),
         }
+        page.wait_for_selector("article.agreement .chart canvas")
+        assert "2 purchase(s), 0 expiry(ies)" in cards.first.locator(".chart-legend").inner_text()
         # Another company's agreement never appears, and a customer has no company picker.
         assert "Globex" not in page.inner_text("body")
         assert "Initech" not in page.inner_text("body")
+        assert "HOOLI" not in page.inner_text("body")
         assert page.locator("#company-picker").is_hidden()
         page.screenshot(path=screenshots / "portal.png", full_page=True)
 
         assert tab.foreign_requests() == []
         assert tab.csp_violations() == []
+
+    def test_the_chart_the_statement_and_its_csv_match_the_api(
+        self, tab: Tab, served: str, demo: Engine, screenshots: Path
+    ) -> None:
+        token = create_token(demo, Role.CUSTOMER, company_id=hooli_with_an_expired_block(demo), name="hooli")
+        page = tab.page
+        page.goto(f"{served}/portal#token={token}")
+        page.wait_for_selector("article.agreement .statement tbody tr")
+        page.wait_for_selector("article.agreement .chart canvas")
+        card = page.locator("article.agreement")
+        agreement_id = card.get_attribute("data-agreement-id")
+        start, end = card.locator(".from").input_value(), card.locator(".to").input_value()
+
+        statement = api(served, token, STATEMENT, id=agreement_id, **{"from": start, "to": end})
+        lines = statement["agreement"]["statement"]["lines"]
+        # Bought 10 h, used 2 h, 8 h expired a month after the purchase.
+        assert [(line["kind"], line["units"]) for line in lines] == [
+            ("PURCHASE", "10.00"),
+            ("USAGE", "-2.00"),
+            ("EXPIRY", "-8.00"),
+        ]
+        rows = card.locator(".statement tbody tr").all()
+        assert len(rows) == 1 + len(lines)  # the opening row, then one row per line
+        for row, line in zip(rows[1:], lines, strict=True):
+            cells = row.locator("td").all_inner_texts()
+            assert cells[0] == line["date"]
+            assert cells[2] == line["description"]
+            assert cells[3:] == [money(line["units"]), money(line["value"]), money(line["unitsAfter"])]
+        assert card.locator(".statement tfoot td").last.inner_text() == money(
+            statement["agreement"]["statement"]["closingUnits"]
+        )
+        # The chart is drawn: the balance line and a marker for the purchase and for the expiry.
+        colours = card.evaluate(CHART_COLOURS)
+        assert colours["balance"] > 200 and colours["purchase"] > 20 and colours["expiry"] > 20, colours
+        assert "1 purchase(s), 1 expiry(ies)" in card.locator(".chart-legend").inner_text()
+        # The CSV is the statement, line for line.
+        with page.expect_download() as download:
+            card.get_by_role("button", name="Download CSV").click()
+        saved = Path(download.value.path()).read_bytes().decode()
+        assert saved == statement_csv(lines)
+        assert download.value.suggested_filename == f"statement-hooli-block-{start}-{end}.csv"
+        page.screenshot(path=screenshots / "portal-expiry.png", full_page=True)
+        assert tab.foreign_requests() == []
+        assert tab.csp_violations() == []
+
+    def test_a_chosen_range_shows_only_its_lines(self, tab: Tab, served: str, acme_token: str) -> None:
+        page = tab.page
+        page.goto(f"{served}/portal#token={acme_token}")
+        page.wait_for_selector("article.agreement .statement tbody tr")
+        card = page.locator("article.agreement")
+        yesterday = (clock.today() - dt.timedelta(days=1)).isoformat()
+
+        card.locator(".from").fill(yesterday)
+        card.locator(".to").fill(yesterday)
+        card.get_by_role("button", name="Show").click()
+        page.wait_for_selector(f"article.agreement .statement tfoot td:has-text('{yesterday}')")
+
+        rows = card.locator(".statement tbody tr").all()
+        statement = api(
+            served,
+            acme_token,
+            STATEMENT,
+            id=card.get_attribute("data-agreement-id"),
+            **{"from": yesterday, "to": yesterday},
+        )["agreement"]["statement"]
+        # The demo's "Printer queue" hour and a half, alone in the range.
+        assert [line["description"] for line in statement["lines"]] == [
+            "1.50 h Remote, Engineer: Printer queue"
+        ]
+        assert [r.locator("td").nth(2).inner_text() for r in rows[1:]] == [
+            statement["lines"][0]["description"]
+        ]
+        with page.expect_download() as download:
+            card.get_by_role("button", name="Download CSV").click()
+        assert Path(download.value.path()).read_bytes().decode() == statement_csv(statement["lines"])
 
     def test_sign_out_forgets_the_token(self, tab: Tab, served: str, acme_token: str) -> None:
         page = tab.page

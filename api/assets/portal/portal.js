@@ -149,9 +149,11 @@
       edges { node {
         id name status startDate endDate applicationUnits lowBalanceThreshold
         company { identifier name }
-        balance { unitsPurchased unitsApplied unitsExpired unitsRemaining deferredRevenue percentRemaining isLow }
+        balance {
+          unitsPurchased unitsApplied unitsExpired unitsRemaining deferredRevenue percentRemaining isLow
+          unitsScheduled nextExpiresOn unitsExpiringNext
+        }
         forecast(days: $days) { days usagePerDay daysOfCover runsOutOn }
-        lots { unitsRemaining effectiveDate expiresOn }
         invoices { id number kind date total }
       } }
     }
@@ -236,29 +238,15 @@
   }
 
   function statusOf(agreement) {
-    const today = isoToday();
-    const horizon = addDays(today, EXPIRING_WITHIN_DAYS);
-    let scheduled = 0;
-    let expiringUnits = 0;
-    let expiringOn = null;
-    for (const lot of agreement.lots) {
-      if (lot.effectiveDate > today) {
-        scheduled += Number(lot.unitsRemaining);
-      } else if (lot.expiresOn && Number(lot.unitsRemaining) > 0 && lot.expiresOn > today) {
-        if (expiringOn === null || lot.expiresOn < expiringOn) {
-          expiringOn = lot.expiresOn;
-          expiringUnits = 0;
-        }
-        if (lot.expiresOn === expiringOn) expiringUnits += Number(lot.unitsRemaining);
-      }
-    }
+    const balance = agreement.balance;
+    const horizon = addDays(isoToday(), EXPIRING_WITHIN_DAYS);
     return {
-      depleted: Number(agreement.balance.unitsRemaining) <= 0,
-      low: agreement.balance.isLow,
-      scheduled: scheduled,
-      expiringOn: expiringOn,
-      expiringUnits: expiringUnits,
-      expiringSoon: expiringOn !== null && expiringOn <= horizon,
+      depleted: Number(balance.unitsRemaining) <= 0,
+      low: balance.isLow,
+      scheduled: Number(balance.unitsScheduled),
+      expiringOn: balance.nextExpiresOn,
+      expiringUnits: balance.unitsExpiringNext,
+      expiringSoon: balance.nextExpiresOn !== null && balance.nextExpiresOn <= horizon,
     };
   }
 
@@ -285,13 +273,14 @@
     q(".purchased").textContent = `${fmt(balance.unitsPurchased)} ${unit}`;
     q(".applied").textContent = `${fmt(balance.unitsApplied)} ${unit}`;
     q(".expired").textContent = `${fmt(balance.unitsExpired)} ${unit}`;
-    q(".scheduled").textContent = `${fmt(status.scheduled)} ${unit}`;
+    q(".scheduled").textContent = `${fmt(balance.unitsScheduled)} ${unit}`;
     q(".expiry").textContent = status.expiringOn
       ? `${fmt(status.expiringUnits)} ${unit} expire on ${status.expiringOn}.`
       : "No units are due to expire.";
 
     q(".forecast-text").textContent = forecastText(agreement.forecast, unit);
     renderInvoices(q, agreement.invoices);
+    setUpStatement(node, agreement, unit);
     return node;
   }
 
@@ -312,7 +301,7 @@
       for (const [text, cls] of [
         [invoice.number, ""],
         [invoice.date, ""],
-        [invoice.kind.replaceAll("_", " ").toLowerCase(), ""],
+        [invoice.kind.replaceAll("_", " ").toLowerCase(), "wrap"],
         [fmt(invoice.total), "num"],
       ]) {
         const td = document.createElement("td");
@@ -325,6 +314,201 @@
     q(".invoices tbody").replaceChildren(...rows);
     q(".invoices").hidden = !rows.length;
     q(".invoices-empty").hidden = rows.length > 0;
+  }
+
+  // --- the statement, its chart and its CSV ---------------------------------------
+
+  const STATEMENT = `query PortalStatement($id: ID!, $from: Date!, $to: Date!) {
+    agreement(id: $id) {
+      statement(from: $from, to: $to) {
+        from to openingUnits openingValue closingUnits closingValue
+        lines { date kind description units value unitsAfter carriedUnits }
+      }
+    }
+  }`;
+  const MAX_RANGE_DAYS = 5 * 365; // the API refuses a range over 5 years
+
+  function defaultRange(agreement) {
+    const to = isoToday();
+    const earliest = addDays(to, -MAX_RANGE_DAYS);
+    const from = agreement.startDate > earliest ? agreement.startDate : earliest;
+    return { from: from > to ? to : from, to: to };
+  }
+
+  async function fetchStatement(agreementId, from, to) {
+    const data = await graphql(STATEMENT, { id: agreementId, from: from, to: to });
+    return data.agreement.statement;
+  }
+
+  function setUpStatement(node, agreement, unit) {
+    const q = (selector) => node.querySelector(selector);
+    const range = defaultRange(agreement);
+    const view = { statement: null };
+    q(".from").value = range.from;
+    q(".to").value = range.to;
+
+    async function show(from, to, withChart) {
+      try {
+        const statement = await fetchStatement(agreement.id, from, to);
+        view.statement = statement;
+        renderStatement(q, statement);
+        if (withChart) drawChart(q(".chart"), q(".chart-legend"), statement, unit);
+      } catch (error) {
+        fail(error, () => show(from, to, withChart));
+      }
+    }
+
+    q(".range").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const from = q(".from").value;
+      const to = q(".to").value;
+      if (!from || !to || from > to) {
+        showMessage("Choose a range whose start is on or before its end.", "error");
+        return;
+      }
+      show(from, to, false);
+    });
+    q(".csv").addEventListener("click", () => {
+      if (view.statement) downloadCsv(agreement, view.statement);
+    });
+    show(range.from, range.to, true);
+  }
+
+  const KIND_NAMES = {
+    PURCHASE: "Purchase",
+    ALLOWANCE: "Allowance",
+    ADJUSTMENT: "Adjustment",
+    USAGE: "Time used",
+    REVERSAL: "Reversal",
+    ROLLOVER: "Rollover",
+    EXPIRY: "Expired",
+    REFUND: "Refund",
+  };
+
+  function cell(text, cls) {
+    const td = document.createElement("td");
+    td.textContent = text;
+    if (cls) td.className = cls;
+    return td;
+  }
+
+  function renderStatement(q, statement) {
+    const opening = document.createElement("tr");
+    opening.append(cell(statement.from), cell("Opening"), cell(""), cell(""), cell(fmt(statement.openingValue), "num"),
+      cell(fmt(statement.openingUnits), "num"));
+    const rows = statement.lines.map((line) => {
+      const tr = document.createElement("tr");
+      tr.className = "kind-" + line.kind.toLowerCase();
+      tr.append(
+        cell(line.date),
+        cell(KIND_NAMES[line.kind] || line.kind),
+        cell(line.description, "wrap"),
+        cell(fmt(line.units), "num"),
+        cell(fmt(line.value), "num"),
+        cell(fmt(line.unitsAfter), "num"),
+      );
+      return tr;
+    });
+    q(".statement tbody").replaceChildren(opening, ...rows);
+    const closing = document.createElement("tr");
+    closing.append(cell(statement.to), cell("Closing"), cell(""), cell(""), cell(fmt(statement.closingValue), "num"),
+      cell(fmt(statement.closingUnits), "num"));
+    q(".statement tfoot").replaceChildren(closing);
+  }
+
+  // A cell a spreadsheet would run as a formula (=, +, -, @) is prefixed with ' : CSV
+  // injection. Numbers are written as the API sends them, so they stay numbers.
+  function csvText(value) {
+    let text = value === null || value === undefined ? "" : String(value);
+    if (/^[=+\-@\t\r]/.test(text)) text = "'" + text;
+    return /[",\r\n]/.test(text) ? '"' + text.replaceAll('"', '""') + '"' : text;
+  }
+
+  function statementCsv(statement) {
+    const rows = [["date", "kind", "description", "units", "value", "unitsAfter"]];
+    for (const line of statement.lines) {
+      rows.push([line.date, line.kind, csvText(line.description), line.units, line.value, line.unitsAfter]);
+    }
+    return rows.map((row) => row.join(",")).join("\r\n") + "\r\n";
+  }
+
+  function downloadCsv(agreement, statement) {
+    const blob = new Blob([statementCsv(statement)], { type: "text/csv;charset=utf-8" });
+    const url = URL.createObjectURL(blob);
+    const link = document.createElement("a");
+    const slug = agreement.name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
+    link.href = url;
+    link.download = `statement-${slug || agreement.id}-${statement.from}-${statement.to}.csv`;
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  }
+
+  const seconds = (iso) => Date.parse(iso + "T00:00:00Z") / 1000;
+
+  // One point per day: the balance after that day's last line, with that day's purchases and expiries marked.
+  function chartData(statement) {
+    const days = [statement.from];
+    const balance = [Number(statement.openingUnits)];
+    const purchases = [null];
+    const expiries = [null];
+    for (const line of statement.lines) {
+      if (days[days.length - 1] !== line.date) {
+        days.push(line.date);
+        balance.push(null);
+        purchases.push(null);
+        expiries.push(null);
+      }
+      const i = days.length - 1;
+      balance[i] = Number(line.unitsAfter);
+      if (line.kind === "PURCHASE" || line.kind === "ALLOWANCE") purchases[i] = Number(line.unitsAfter);
+      if (line.kind === "EXPIRY") expiries[i] = Number(line.unitsAfter);
+    }
+    if (days[days.length - 1] !== statement.to) {
+      days.push(statement.to);
+      balance.push(Number(statement.closingUnits));
+      purchases.push(null);
+      expiries.push(null);
+    }
+    return [days.map(seconds), balance, purchases, expiries];
+  }
+
+  function drawChart(container, legend, statement, unit) {
+    const data = chartData(statement);
+    const bought = data[2].filter((v) => v !== null).length;
+    const expired = data[3].filter((v) => v !== null).length;
+    const summary =
+      `Balance from ${fmt(statement.openingUnits)} ${unit} on ${statement.from} to ` +
+      `${fmt(statement.closingUnits)} ${unit} on ${statement.to}; ${bought} purchase(s), ${expired} expiry(ies).`;
+    container.setAttribute("aria-label", summary);
+    legend.textContent = summary;
+    container.replaceChildren();
+    if (typeof uPlot === "undefined") {
+      legend.textContent = "The chart could not be drawn. " + summary;
+      return;
+    }
+    const width = () => Math.max(280, container.clientWidth);
+    const chart = new uPlot(
+      {
+        width: width(),
+        height: 220,
+        scales: { x: { time: true }, y: { range: (_u, min, max) => [0, Math.max(1, max * 1.1)] } },
+        axes: [{}, { label: unit, size: 60 }],
+        series: [
+          {},
+          { label: "Balance", stroke: "#1d4ed8", fill: "rgba(29, 78, 216, 0.08)", width: 2, spanGaps: true,
+            paths: uPlot.paths.stepped({ align: 1 }), points: { show: false } },
+          { label: "Purchase", stroke: "#166534", width: 0, paths: () => null,
+            points: { show: true, size: 10, fill: "#166534" } },
+          { label: "Expiry", stroke: "#991b1b", width: 0, paths: () => null,
+            points: { show: true, size: 10, fill: "#991b1b" } },
+        ],
+      },
+      data,
+      container,
+    );
+    new ResizeObserver(() => chart.setSize({ width: width(), height: 220 })).observe(container);
   }
 
   // --- wiring ----------------------------------------------------------------------
