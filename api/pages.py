@@ -112,9 +112,3 @@ async def graphiql_script(_request: Request) -> Response:
 async def graphiql_style(_request: Request) -> Response:
     return with_page_headers(Response(local_graphiql().style, media_type="text/css"))
 
-
-def vendored_path(url: str) -> Path | None:
-    """The file behind one of our asset URLs, or None when the URL is not ours."""
-    if not url.startswith(f"{ASSETS_URL}/"):
-        return None
-    return ASSETS / url.removeprefix(f"{ASSETS_URL}/")
