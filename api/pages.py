@@ -111,4 +111,3 @@ async def graphiql_script(_request: Request) -> Response:
 
 async def graphiql_style(_request: Request) -> Response:
     return with_page_headers(Response(local_graphiql().style, media_type="text/css"))
-
