@@ -21,6 +21,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 from strawberry.http.ides import get_graphql_ide_html
 
+from api.security import SAME_ORIGIN_CSP
+
 ASSETS = Path(__file__).resolve().parent / "assets"
 ASSETS_URL = "/assets"
 VENDOR_URL = f"{ASSETS_URL}/vendor/"
@@ -28,24 +30,11 @@ CDN = "https://unpkg.com/"
 GRAPHIQL_SCRIPT_URL = f"{ASSETS_URL}/graphiql/page.js"
 GRAPHIQL_STYLE_URL = f"{ASSETS_URL}/graphiql/page.css"
 
-# Same origin only. data: is a URL scheme, not a host: GraphiQL's stylesheet embeds its
-# fonts and icons as data: URLs and strawberry's page its favicon, none of which is a request.
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "font-src 'self' data:",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
-# The page headers of SPEC §11. Applied per page here until one middleware sets them on
-# every HTML response; then these helpers go and the middleware imports the constant.
+# Same origin only (api.security's policy: data: is a URL scheme, not a host; GraphiQL's
+# stylesheet embeds its fonts and icons as data: URLs and strawberry's page its favicon).
+CONTENT_SECURITY_POLICY = SAME_ORIGIN_CSP
+# The page headers of SPEC §11, set by the pages themselves as well: api.security's
+# middleware adds them to HTML only, and the vendored scripts and styles get them too.
 PAGE_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Frame-Options": "DENY",

@@ -7,7 +7,6 @@ from decimal import Decimal
 import strawberry
 
 from accounting import agreements, clock, expiry
-from accounting.access import BACK_OFFICE
 from api.agreements.types import Addition, Adjustment, Agreement, AgreementType
 from api.context import Info, wrap
 from api.enums import ApplicationUnits
@@ -73,7 +72,6 @@ class AgreementMutation:
         row = perform(
             info,
             "createAgreementType",
-            roles=BACK_OFFICE,
             details=dataclasses.asdict(input),
             change=lambda session: agreements.create_agreement_type(
                 session,
@@ -100,7 +98,6 @@ class AgreementMutation:
         row = perform(
             info,
             "createAgreement",
-            roles=BACK_OFFICE,
             details=dataclasses.asdict(input),
             change=lambda session: agreements.create_agreement(
                 session,
@@ -122,7 +119,6 @@ class AgreementMutation:
         row = perform(
             info,
             "cancelAgreement",
-            roles=BACK_OFFICE,
             details={"id": id, "refundUnused": refund_unused},
             change=lambda session: agreements.cancel_agreement(
                 session, agreement_id=input_id(id, "id"), refund_unused=bool(refund_unused), today=today()
@@ -138,7 +134,6 @@ class AgreementMutation:
         row = perform_once(
             info,
             "purchaseBlock",
-            roles=BACK_OFFICE,
             key=input.idempotency_key,
             payload=payload,
             model=AdditionRow,
@@ -161,7 +156,6 @@ class AgreementMutation:
         row = perform(
             info,
             "adjustAgreement",
-            roles=BACK_OFFICE,
             details=dataclasses.asdict(input),
             change=lambda session: agreements.adjust_agreement(
                 session,
@@ -180,7 +174,6 @@ class AgreementMutation:
         perform(
             info,
             "expireBlocks",
-            roles=BACK_OFFICE,
             details={"asOf": as_of or today()},
             change=lambda session: expiry.request_expiry(session, as_of=as_of),
         )
