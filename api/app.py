@@ -1,4 +1,4 @@
-"""The Starlette application: /graphql (GraphiQL on GET), /healthz, /readyz, /metrics.
+"""The Starlette application: /graphql (GraphiQL on GET), /portal, /healthz, /readyz, /metrics.
 
 `create_app(settings, background=...)` is the factory. `background(settings)` is a
 context manager entered for the app's lifetime: the composition root (api/cli.py)
@@ -24,11 +24,13 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from accounting import access
 from accounting.errors import Forbidden, Unauthenticated
+from api import pages
 from api.auth import WWW_AUTHENTICATE, authenticate, bearer_token
+from api.cors import cors_middleware
 from api.errors import RETRY_AFTER_SECONDS, SERVICE_UNAVAILABLE
 from api.metrics import Metrics, RequestObserver
 from api.schema import schema
@@ -41,7 +43,7 @@ log = logging.getLogger("blocktime.api")
 
 Background = Callable[[Settings], AbstractContextManager[Any]]
 BACKGROUND_ENV = "BLOCKTIME_BACKGROUND"
-ROUTES = ("/graphql", "/healthz", "/readyz", "/metrics")
+ROUTES = ("/graphql", "/portal", "/healthz", "/readyz", "/metrics")
 OPERATOR_PROBES = "metrics and readiness"
 
 
@@ -78,9 +80,14 @@ def create_app(settings: Settings | None = None, *, background: Background | Non
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
+            Route("/portal", pages.portal, methods=["GET"]),
+            Route(pages.GRAPHIQL_SCRIPT_URL, pages.graphiql_script, methods=["GET"]),
+            Route(pages.GRAPHIQL_STYLE_URL, pages.graphiql_style, methods=["GET"]),
+            Mount(pages.ASSETS_URL, pages.Assets(directory=pages.ASSETS), name="assets"),
         ],
         middleware=[
             Middleware(SecurityHeaders),
+            *cors_middleware(settings.allowed_origins),
             Middleware(RequestObserver, metrics=metrics, routes=ROUTES, new_id=lambda: uuid.uuid4().hex),
         ],
         lifespan=lifespan,

@@ -26,7 +26,7 @@ from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from sqlalchemy import Engine
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import MissingQueryError
@@ -37,11 +37,11 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from accounting.errors import Unauthenticated
+from api import pages
 from api.auth import WWW_AUTHENTICATE, authenticate, bearer_token
 from api.context import Context
 from api.errors import RETRY_AFTER_SECONDS, UNAUTHENTICATED, internal_error, present, service_unavailable
 from api.metrics import Metrics
-from api.security import policy_for_page
 from models.db import is_transient, retry_safe, retrying
 from models.settings import Settings
 
@@ -129,17 +129,6 @@ class GraphQLView(GraphQL[Context, None]):
                 raise HTTPException(400, "The GraphQL operation's `operationName` must be a string or null.")
         return value
 
-    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
-        """strawberry's GraphiQL page loads its scripts from unpkg and runs one inline script:
-        its own CSP names both (api.security adds frame-ancestors and the other headers)."""
-        response = await super().render_graphql_ide(request)
-        html = bytes(response.body).decode()
-        cdn = "https://unpkg.com"
-        response.headers["Content-Security-Policy"] = policy_for_page(
-            html, script_origins=cdn, style_origins=cdn
-        )
-        return response
-
     async def execute_single(
         self,
         request: Request,
@@ -209,6 +198,10 @@ class GraphQLView(GraphQL[Context, None]):
         if result.errors:
             result.errors = [present(error, context.request_id) for error in result.errors]
         return result
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """Strawberry's GraphiQL page with every asset served from here (api/pages.py)."""
+        return pages.graphiql_page()
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         response = await super().process_result(request, result)

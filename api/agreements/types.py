@@ -9,7 +9,9 @@ import strawberry
 import models
 from accounting import agreements as rules
 from accounting import queries
+from accounting.forecast import forecast as forecast_usage
 from accounting.lots import lot_deferred_value
+from api.agreements.forecast import Forecast
 from api.catalog.types import Company, WorkRole, WorkType
 from api.context import Info
 from api.enums import AgreementStatus, ApplicationUnits, LotSource
@@ -179,6 +181,11 @@ class Agreement:
             info.context.session, info.context.viewer, self.row, start=from_, end=to
         )
         return AgreementStatement.from_statement(info, found)
+
+    @strawberry.field
+    def forecast(self, info: Info, days: int | None = 30) -> Forecast:
+        days = 30 if days is None else days
+        return Forecast.from_forecast(forecast_usage(info.context.session, agreement=self.row, days=days))
 
     @strawberry.field
     def additions(self, info: Info) -> list["Addition"]:
