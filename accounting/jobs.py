@@ -16,12 +16,21 @@ from models import OutboxJob
 RUN_BILLING = "billing.run"
 POST_BATCH = "batches.post"
 EXPIRE_BLOCKS = "blocks.expire"
+RENEW_ALLOWANCES = "allowances.renew"
 EVALUATE_BALANCE = "notifications.evaluate"
 DELIVER_NOTIFICATION = "notifications.deliver"
 # One channel (a webhook or the billing e-mail) of one notification, retried on its own.
 SEND_DELIVERY = "deliveries.send"
 
-ACTORS = (RUN_BILLING, POST_BATCH, EXPIRE_BLOCKS, EVALUATE_BALANCE, DELIVER_NOTIFICATION, SEND_DELIVERY)
+ACTORS = (
+    RUN_BILLING,
+    POST_BATCH,
+    EXPIRE_BLOCKS,
+    RENEW_ALLOWANCES,
+    EVALUATE_BALANCE,
+    DELIVER_NOTIFICATION,
+    SEND_DELIVERY,
+)
 
 
 def enqueue(session: Session, actor: str, **kwargs: Any) -> OutboxJob:

@@ -77,6 +77,21 @@ class NotificationKind(enum.StrEnum):
     LOW_BALANCE = "LOW_BALANCE"
     DEPLETED = "DEPLETED"
     OVERRUN = "OVERRUN"
+    EXPIRING = "EXPIRING"
+
+
+class Cycle(enum.StrEnum):
+    """How often a recurring allowance renews (SPEC §9)."""
+
+    MONTHLY = "MONTHLY"
+    QUARTERLY = "QUARTERLY"
+    YEARLY = "YEARLY"
+
+
+class RolloverPolicy(enum.StrEnum):
+    NONE = "NONE"
+    ALL = "ALL"
+    CAPPED = "CAPPED"
 
 
 class LotSource(enum.StrEnum):
