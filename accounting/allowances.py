@@ -16,6 +16,7 @@ cycle start like any expiry.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -42,6 +43,7 @@ from models import (
     Invoice,
     InvoiceLine,
     Lot,
+    OutboxJob,
 )
 from models.enums import AgreementStatus, Cycle, InvoiceKind, LotSource, MovementKind, RolloverPolicy
 
@@ -347,3 +349,26 @@ def allowance_lot_ends(session: Session, lot_ids: list[int]) -> dict[int, Allowa
         .where(AllowanceCycle.lot_id.in_(lot_ids), AllowanceCycle.number == Allowance.next_cycle - 1)
     ).all()
     return dict(rows)
+
+
+def allowances_of_agreements(session: Session, agreement_ids: Iterable[int]) -> dict[int, list[Allowance]]:
+    """Each agreement's allowance (a list of at most one), for the API's batch loader."""
+    grouped: dict[int, list[Allowance]] = {}
+    ids = sorted(set(agreement_ids))
+    for start in range(0, len(ids), 900):
+        for row in session.scalars(
+            select(Allowance).where(Allowance.agreement_id.in_(ids[start : start + 900]))
+        ):
+            grouped.setdefault(row.agreement_id, []).append(row)
+    return grouped
+
+
+def request_renewal(
+    session: Session, *, as_of: dt.date | None = None, today: dt.date | None = None
+) -> OutboxJob:
+    """renewAllowances(asOf): checked here, done by the allowances.renew job."""
+    day = today or clock.today()
+    as_of = as_of or day
+    if as_of > day:
+        raise InvalidInput(f"asOf must not be after today ({day}), got {as_of}")
+    return jobs.enqueue(session, jobs.RENEW_ALLOWANCES, as_of=as_of.isoformat())

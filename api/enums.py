@@ -29,6 +29,14 @@ NotificationKind = strawberry.enum(enums.NotificationKind)
 Coverage = strawberry.enum(
     enums.Coverage, description="Why a time entry was, or was not, drawn from an agreement (SPEC §2)."
 )
+Cycle = strawberry.enum(enums.Cycle, description="How often a recurring allowance renews.")
+RolloverPolicy = strawberry.enum(
+    enums.RolloverPolicy,
+    description=(
+        "What happens to a cycle's unused allowance when the next cycle starts: NONE expires all\n"
+        "of it; ALL carries all of it over; CAPPED carries at most rolloverCap units and expires the rest."
+    ),
+)
 LotSource = strawberry.enum(enums.LotSource, description="Where a lot's units came from.")
 JobStatus = strawberry.enum(
     enums.JobStatus,

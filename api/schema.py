@@ -18,6 +18,7 @@ from api.access.mutations import AccessMutation
 from api.access.queries import AccessQuery
 from api.agreements.mutations import AgreementMutation
 from api.agreements.queries import AgreementQuery
+from api.allowances.mutations import AllowanceMutation
 from api.billing.mutations import BillingMutation
 from api.billing.queries import BillingQuery
 from api.catalog.mutations import CatalogMutation
@@ -54,6 +55,7 @@ class Mutation(
     CatalogMutation,
     LedgerMutation,
     AgreementMutation,
+    AllowanceMutation,
     TimeEntryMutation,
     BillingMutation,
     NotificationMutation,

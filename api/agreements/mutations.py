@@ -6,9 +6,10 @@ from decimal import Decimal
 
 import strawberry
 
-from accounting import agreements, jobs
+from accounting import agreements, allowances, jobs
 from accounting.access import BACK_OFFICE
 from api.agreements.types import Addition, Adjustment, Agreement, AgreementType
+from api.allowances.types import AllowanceInput
 from api.context import Info, wrap
 from api.enums import ApplicationUnits
 from api.scalars import input_id
@@ -28,6 +29,7 @@ class CreateAgreementTypeInput:
     low_balance_percent: Decimal | None = None
     excluded_work_type_ids: list[strawberry.ID] | None = None
     excluded_work_role_ids: list[strawberry.ID] | None = None
+    expiry_warning_days: int | None = None
 
 
 @strawberry.input
@@ -39,6 +41,7 @@ class CreateAgreementInput:
     end_date: dt.date | None = None
     allow_overruns: bool | None = None
     low_balance_threshold: Decimal | None = None
+    allowance: AllowanceInput | None = None
 
 
 @strawberry.input
@@ -91,6 +94,7 @@ class AgreementMutation:
                 excluded_work_role_ids=[
                     input_id(i, "excludedWorkRoleIds") for i in input.excluded_work_role_ids or ()
                 ],
+                expiry_warning_days=input.expiry_warning_days,
             ),
         )
         return wrap(info, AgreementType, row)
@@ -102,7 +106,7 @@ class AgreementMutation:
             "createAgreement",
             roles=BACK_OFFICE,
             details=dataclasses.asdict(input),
-            change=lambda session: agreements.create_agreement(
+            change=lambda session: allowances.create_agreement_with_allowance(
                 session,
                 company_id=input_id(input.company_id, "companyId"),
                 agreement_type_id=input_id(input.agreement_type_id, "agreementTypeId"),
@@ -111,6 +115,8 @@ class AgreementMutation:
                 end_date=input.end_date,
                 allow_overruns=input.allow_overruns,
                 low_balance_threshold=input.low_balance_threshold,
+                allowance=input.allowance.terms() if input.allowance is not None else None,
+                today=today(),
             ),
         )
         return wrap(info, Agreement, row)

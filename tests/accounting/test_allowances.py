@@ -10,11 +10,21 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from accounting import agreements, allowances, batches, billing, drawdown, expiry, ledger
+from accounting import agreements, allowances, batches, billing, drawdown, expiry, ledger, notifications
 from accounting.allowances import AllowanceTerms, cycle_start
 from accounting.errors import InvalidInput
-from models import Agreement, AllowanceCycle, Invoice, Lot, LotMovement, OutboxJob
-from models.enums import Cycle, InvoiceKind, MovementKind, RolloverPolicy
+from accounting.expiring import check_expiring
+from models import (
+    Agreement,
+    AgreementType,
+    AllowanceCycle,
+    Invoice,
+    Lot,
+    LotMovement,
+    Notification,
+    OutboxJob,
+)
+from models.enums import Cycle, InvoiceKind, MovementKind, NotificationKind, RolloverPolicy
 from tests import factories
 
 D = Decimal
@@ -370,3 +380,66 @@ class TestOncePerCycle:
             )
             == 1
         )
+
+
+class TestExpiring:
+    def warned_setup(
+        self, session: Session, rollover: RolloverPolicy, cap: str | None = None
+    ) -> tuple[factories.Rates, Agreement]:
+        rates, deal = setup(session, terms(rollover, cap=cap))
+        session.get_one(AgreementType, deal.agreement_type_id).expiry_warning_days = 7
+        session.flush()
+        return rates, deal
+
+    def expiring(self, session: Session) -> list[tuple[int | None, Decimal | None, dt.date | None]]:
+        return [
+            (n.lot_id, n.units, n.expires_on)
+            for n in session.scalars(
+                select(Notification)
+                .where(Notification.kind == NotificationKind.EXPIRING)
+                .order_by(Notification.id)
+            )
+        ]
+
+    def test_once_per_lot_within_the_warning_days_with_units_unit_and_date_in_the_payload(
+        self, session: Session
+    ) -> None:
+        rates, deal = self.warned_setup(session, RolloverPolicy.NONE)
+        lot_id = session.scalars(select(Lot.id).where(Lot.agreement_id == deal.id)).one()
+        assert check_expiring(session, today=dt.date(2026, 1, 24)) == []  # 8 days before
+        raised = check_expiring(session, today=dt.date(2026, 1, 25))
+        assert [(n.lot_id, n.units, n.expires_on) for n in raised] == [
+            (lot_id, D("10.00"), dt.date(2026, 2, 1))
+        ]
+        # Again, and after a change of balance (the evaluation checks too): nothing twice.
+        assert check_expiring(session, today=dt.date(2026, 1, 26)) == []
+        work(session, rates, deal, dt.date(2026, 1, 26), "1")
+        factories.run_evaluations(session)
+        expiry.expire_blocks(session, as_of=dt.date(2026, 1, 27))
+        assert self.expiring(session) == [(lot_id, D("10.00"), dt.date(2026, 2, 1))]
+        payload = notifications.notification_payload(session, notification_id=raised[0].id)
+        assert (payload["kind"], payload["units"], payload["unit"], payload["expiresOn"]) == (
+            "EXPIRING",
+            "10.00",
+            "HOURS",
+            "2026-02-01",
+        )
+
+    def test_units_that_will_roll_over_are_not_announced_as_expiring(self, session: Session) -> None:
+        _, deal = self.warned_setup(session, RolloverPolicy.CAPPED, cap="4")
+        lot_id = session.scalars(select(Lot.id).where(Lot.agreement_id == deal.id)).one()
+        check_expiring(session, today=dt.date(2026, 1, 30))
+        assert self.expiring(session) == [(lot_id, D("6.00"), dt.date(2026, 2, 1))]
+
+    def test_the_daily_check_finds_lots_of_every_agreement_but_not_of_a_type_without_warning_days(
+        self, session: Session
+    ) -> None:
+        _, deal = setup(session, terms(RolloverPolicy.ALL))
+        assert check_expiring(session, today=dt.date(2026, 1, 31)) == []
+        session.get_one(AgreementType, deal.agreement_type_id).expiry_warning_days = 3
+        # ALL carries everything: January's lot warns only before its final end (March 1).
+        renew(session, dt.date(2026, 2, 1))
+        assert check_expiring(session, today=dt.date(2026, 2, 25)) == []
+        raised = check_expiring(session, today=dt.date(2026, 2, 26))
+        # January's 10 carried units really expire on March 1; February's 10 would carry.
+        assert [(n.units, n.expires_on) for n in raised] == [(D("10.00"), dt.date(2026, 3, 1))]

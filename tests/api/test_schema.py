@@ -32,3 +32,18 @@ def test_the_schema_fulfils_the_contract() -> None:
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "contract: 0 differences" in result.stdout
+
+
+@pytest.mark.skipif(not CHECKER.exists(), reason="../shared (the contract and its checker) is not present")
+@pytest.mark.parametrize("part", ["allowances"])
+def test_the_schema_fulfils_the_contract_parts(part: str) -> None:
+    result = subprocess.run(
+        [sys.executable, str(CHECKER), "schema.graphql", "--part", part],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "contract: 0 differences" in result.stdout
