@@ -10,7 +10,17 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from accounting import agreements, allowances, batches, billing, drawdown, expiry, ledger, notifications
+from accounting import (
+    agreements,
+    allowances,
+    batches,
+    billing,
+    catalog,
+    drawdown,
+    expiry,
+    ledger,
+    notifications,
+)
 from accounting.allowances import AllowanceTerms, cycle_start
 from accounting.errors import InvalidInput
 from accounting.expiring import check_expiring
@@ -62,7 +72,7 @@ def setup(
     factories.chart_of_accounts(session)
     rates = factories.rates(session)
     block = factories.block_time_type(session, rates=rates)
-    company = factories.catalog.create_company(session, identifier="ACME", name="ACME Inc.")
+    company = catalog.create_company(session, identifier="ACME", name="ACME Inc.")
     agreement = allowances.create_agreement_with_allowance(
         session,
         company_id=company.id,

@@ -7,6 +7,7 @@ process serves the whole module; the fault tests (test_faults.py) start their ow
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import time
@@ -17,7 +18,8 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from models import JournalBatch, JournalEntry, Notification, NotificationDelivery, Webhook
+from accounting import jobs
+from models import AllowanceCycle, JournalBatch, JournalEntry, Notification, NotificationDelivery, Webhook
 from models.db import get_engine
 from models.enums import BatchStatus
 from models.settings import Settings
@@ -106,3 +108,31 @@ class TestWithARedisWorker:
         wait_until(lambda: batch_status(api, batch_id) is BatchStatus.POSTED, what="the batch to be POSTED")
         with Session(api) as session:
             assert session.scalar(select(func.count(JournalEntry.id))) == 2
+
+
+class TestAllowancesWithARedisWorker:
+    def test_a_renewal_run_renews_the_due_cycles_and_warns_once_of_expiring_hours(
+        self, api: Engine, webhook: WebhookServer
+    ) -> None:
+        shop = scenarios.allowance_agreement(api, webhook_url=webhook.url, expiry_warning_days=31)
+
+        scenarios.enqueue(api, jobs.RENEW_ALLOWANCES, as_of="2026-11-30")
+        scenarios.enqueue(api, jobs.RENEW_ALLOWANCES, as_of="2026-11-30")
+
+        wait_until(lambda: webhook.received, what="the EXPIRING webhook")
+        wait_settled(api)
+        time.sleep(0.3)  # room for a duplicate to show up, were there one
+        (post,) = webhook.received
+        assert (post.json["kind"], post.json["units"], post.json["unit"], post.json["expiresOn"]) == (
+            "EXPIRING",
+            "10.00",
+            "HOURS",
+            "2026-12-30",
+        )
+        with Session(api) as session:
+            starts = session.scalars(
+                select(AllowanceCycle.start)
+                .where(AllowanceCycle.agreement_id == shop.agreement_id)
+                .order_by(AllowanceCycle.number)
+            ).all()
+        assert list(starts) == [dt.date(2026, 9, 30), dt.date(2026, 10, 30), dt.date(2026, 11, 30)]
