@@ -25,14 +25,16 @@ from sqlalchemy.orm import Session
 
 from accounting import clock, jobs
 from accounting.agreements import (
-    add_months,
+    alert_key,
+    balances,
     create_agreement,
-    invoice_number,
+    invoice_numbers,
     load_agreement_type,
-    rearm_alerts,
 )
+from accounting.cycles import carry_over, cycle_start, renews
 from accounting.errors import InvalidInput
-from accounting.lots import lock_agreement, take_from_lot
+from accounting.expiring import check_expiring
+from accounting.lots import take_from_lot
 from accounting.money import ZERO, paid_value
 from accounting.validation import check_amount, optional_text
 from models import (
@@ -43,21 +45,20 @@ from models import (
     Invoice,
     InvoiceLine,
     Lot,
+    Notification,
     OutboxJob,
 )
-from models.enums import AgreementStatus, Cycle, InvoiceKind, LotSource, MovementKind, RolloverPolicy
+from models.enums import (
+    AgreementStatus,
+    Cycle,
+    InvoiceKind,
+    LotSource,
+    MovementKind,
+    NotificationKind,
+    RolloverPolicy,
+)
 
-MONTHS_PER_CYCLE = {Cycle.MONTHLY: 1, Cycle.QUARTERLY: 3, Cycle.YEARLY: 12}
 MAX_ROLLOVER_CYCLES = 120
-
-
-def cycle_start(start_date: dt.date, cycle: Cycle, number: int) -> dt.date:
-    """The start of cycle `number` (0 = startDate): startDate plus that many periods,
-    the day clamped to the month's last (a start on Jan 31 renews on Feb 28/29, Mar 31).
-
-    Computed from startDate each time, never from the previous (possibly clamped) start.
-    """
-    return add_months(start_date, number * MONTHS_PER_CYCLE[cycle])
 
 
 @dataclass(frozen=True)
@@ -151,30 +152,14 @@ def allowance_of(session: Session, agreement_id: int) -> Allowance | None:
     return session.scalars(select(Allowance).where(Allowance.agreement_id == agreement_id)).first()
 
 
-def renews(agreement: Agreement, start: dt.date) -> bool:
-    """Cycles stop at the agreement's endDate and at its cancellation."""
-    if agreement.status is AgreementStatus.CANCELLED:
-        return False
-    return agreement.end_date is None or start <= agreement.end_date
-
-
-def next_renewal(agreement: Agreement, allowance: Allowance) -> dt.date | None:
-    """The start of the next cycle not yet renewed; None once the agreement has ended."""
-    return allowance.next_renewal if renews(agreement, allowance.next_renewal) else None
-
-
-def carry_over(allowance: Allowance, remaining: Decimal) -> Decimal:
-    """How many of a cycle's unused units the next cycle carries (SPEC §9)."""
-    if allowance.rollover is RolloverPolicy.ALL:
-        return remaining
-    if allowance.rollover is RolloverPolicy.CAPPED and allowance.rollover_cap is not None:
-        return min(remaining, allowance.rollover_cap)
-    return ZERO
+# Agreements renewed per round trip: a few statements per chunk, whatever its size,
+# and a bounded number of objects in the session at a time.
+CHUNK = 500
 
 
 def renew_allowances(session: Session, *, as_of: dt.date) -> list[AllowanceCycle]:
     """Renew every cycle that starts on or before as_of and has not been renewed,
-    agreement by agreement, each one's cycles oldest first (SPEC §9)."""
+    each agreement's cycles oldest first (SPEC §9)."""
     due = session.scalars(
         select(Allowance.agreement_id)
         .join(Agreement, Agreement.id == Allowance.agreement_id)
@@ -182,173 +167,240 @@ def renew_allowances(session: Session, *, as_of: dt.date) -> list[AllowanceCycle
         .order_by(Allowance.agreement_id)
     ).all()
     renewed: list[AllowanceCycle] = []
-    for agreement_id in due:
-        renewed += renew_agreement(session, agreement_id=agreement_id, as_of=as_of)
+    for first in range(0, len(due), CHUNK):
+        renewed += _renew_chunk(session, list(due[first : first + CHUNK]), as_of)
     return renewed
 
 
 def renew_agreement(session: Session, *, agreement_id: int, as_of: dt.date) -> list[AllowanceCycle]:
-    """Renew one agreement's due cycles under its row lock: a second run, a retry or a
-    concurrent job finds them renewed (and the unique keys refuse a duplicate anyway)."""
-    agreement = lock_agreement(session, agreement_id)
-    if agreement is None:
-        return []
-    allowance = session.scalars(
-        select(Allowance)
-        .where(Allowance.agreement_id == agreement_id)
-        .execution_options(populate_existing=True)
-    ).first()
-    if allowance is None:
-        return []
-    renewed: list[AllowanceCycle] = []
-    while allowance.next_renewal <= as_of and renews(agreement, allowance.next_renewal):
-        renewed.append(_renew_cycle(session, agreement, allowance))
-    if renewed:
-        rearm_alerts(session, agreement)
-        jobs.enqueue(session, jobs.EVALUATE_BALANCE, agreement_id=agreement.id)
-    return renewed
+    """Renew one agreement's cycles due by as_of."""
+    return _renew_chunk(session, [agreement_id], as_of)
 
 
-def _renew_cycle(session: Session, agreement: Agreement, allowance: Allowance) -> AllowanceCycle:
-    number, start = allowance.next_cycle, allowance.next_renewal
-    carried = expired = ZERO
+@dataclass
+class _Renewal:
+    """What one agreement's renewal is made of while a chunk is being written."""
+
+    agreement: Agreement
+    allowance: Allowance
+    number: int
+    start: dt.date
+    following: dt.date
+    carried: Decimal = ZERO
+    expired: Decimal = ZERO
     carried_lot_id: int | None = None
-    if number > 0:
-        carried, expired, carried_lot_id = _roll_over(session, agreement, allowance, number, start)
-    _expire_due_lots(session, agreement.id, start)
-    following = cycle_start(agreement.start_date, allowance.cycle, number + 1)
-    addition, lot = _bill_cycle(session, agreement, allowance, start=start, expires_on=following)
-    renewed = AllowanceCycle(
-        agreement_id=agreement.id,
-        number=number,
-        start=start,
-        addition_id=addition.id,
-        lot_id=lot.id,
-        carried_units=carried,
-        expired_units=expired,
-        carried_lot_id=carried_lot_id,
-    )
-    session.add(renewed)
-    allowance.next_cycle = number + 1
-    allowance.next_renewal = following
-    session.flush()
-    return renewed
 
 
-def _roll_over(
-    session: Session, agreement: Agreement, allowance: Allowance, number: int, start: dt.date
-) -> tuple[Decimal, Decimal, int | None]:
-    """At cycle `number`'s start, the previous cycle's allowance lot carries what the
-    policy allows (kept in the lot, now expiring rolloverCycles cycles later) and
-    expires the rest, dated the cycle start."""
-    previous_lot_id = session.scalar(
-        select(AllowanceCycle.lot_id).where(
-            AllowanceCycle.agreement_id == agreement.id, AllowanceCycle.number == number - 1
+def _renew_chunk(session: Session, agreement_ids: list[int], as_of: dt.date) -> list[AllowanceCycle]:
+    """Renew the due cycles of these agreements under their row locks, one cycle of
+    each per round, in a fixed number of statements per round.
+
+    Each agreement's state is read after its lock, so a second run, a retry or a
+    concurrent job finds its cycles renewed; the unique keys refuse a duplicate anyway.
+    """
+    ids = sorted(set(agreement_ids))
+    agreements = {
+        a.id: a
+        for a in session.scalars(
+            select(Agreement)
+            .where(Agreement.id.in_(ids))
+            .order_by(Agreement.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
         )
-    )
-    if previous_lot_id is None:
-        return ZERO, ZERO, None
-    lot = session.scalars(
-        select(Lot).where(Lot.id == previous_lot_id).execution_options(populate_existing=True)
-    ).one()
-    # Only units still in the lot at its original end roll; a lot already expired has none.
-    if lot.expires_on != start or lot.units_remaining <= 0:
-        return ZERO, ZERO, None
-    remaining = lot.units_remaining
-    carried = carry_over(allowance, remaining)
-    expired = remaining - carried
-    if expired > 0:
-        take_from_lot(session, lot, expired, kind=MovementKind.EXPIRY, date=start)
-    if carried > 0:
-        lot.expires_on = cycle_start(
-            agreement.start_date, allowance.cycle, number + allowance.rollover_cycles
+    }
+    terms = {
+        a.agreement_id: a
+        for a in session.scalars(
+            select(Allowance).where(Allowance.agreement_id.in_(ids)).execution_options(populate_existing=True)
         )
-    return carried, expired, lot.id if carried > 0 else None
+    }
 
+    def due(agreement_id: int) -> bool:
+        allowance, agreement = terms.get(agreement_id), agreements.get(agreement_id)
+        return (
+            allowance is not None
+            and agreement is not None
+            and allowance.next_renewal <= as_of
+            and renews(agreement, allowance.next_renewal)
+        )
 
-def _expire_due_lots(session: Session, agreement_id: int, on: dt.date) -> None:
-    """Lots of the agreement whose expiresOn has come by this cycle start (carried units
-    at the end of their extra cycles, top-ups) expire as expireBlocks would expire them."""
-    lots = session.scalars(
+    todo = [i for i in ids if due(i)]
+    if not todo:
+        return []
+    open_lots: dict[int, list[Lot]] = {i: [] for i in todo}
+    for lot in session.scalars(
         select(Lot)
-        .where(
-            Lot.agreement_id == agreement_id,
-            Lot.expires_on.is_not(None),
-            Lot.expires_on <= on,
-            Lot.units_remaining > 0,
-        )
+        .where(Lot.agreement_id.in_(todo), Lot.units_remaining > 0)
         .order_by(Lot.effective_date, Lot.id)
         .execution_options(populate_existing=True)
-    ).all()
+    ):
+        open_lots[lot.agreement_id].append(lot)
+    # The current cycle's allowance lot of each agreement: the one the next start rolls over.
+    current_lot: dict[int, int] = dict(
+        session.execute(
+            select(AllowanceCycle.agreement_id, AllowanceCycle.lot_id)
+            .join(Allowance, Allowance.agreement_id == AllowanceCycle.agreement_id)
+            .where(AllowanceCycle.agreement_id.in_(todo), AllowanceCycle.number == Allowance.next_cycle - 1)
+        ).all()
+    )
+    renewed: list[AllowanceCycle] = []
+    while todo:
+        renewals = [
+            _roll_over_and_expire(session, agreements[i], terms[i], open_lots[i], current_lot.get(i))
+            for i in todo
+        ]
+        for r, (addition, lot) in zip(renewals, _bill_cycles(session, renewals), strict=True):
+            cycle = AllowanceCycle(
+                agreement_id=r.agreement.id,
+                number=r.number,
+                start=r.start,
+                addition_id=addition.id,
+                lot_id=lot.id,
+                carried_units=r.carried,
+                expired_units=r.expired,
+                carried_lot_id=r.carried_lot_id,
+            )
+            session.add(cycle)
+            renewed.append(cycle)
+            r.allowance.next_cycle = r.number + 1
+            r.allowance.next_renewal = r.following
+            current_lot[r.agreement.id] = lot.id
+            open_lots[r.agreement.id].append(lot)
+        session.flush()
+        todo = [r.agreement.id for r in renewals if due(r.agreement.id)]
+    _after_renewal(session, [agreements[i] for i in sorted({c.agreement_id for c in renewed})], as_of)
+    return renewed
+
+
+def _roll_over_and_expire(
+    session: Session, agreement: Agreement, allowance: Allowance, lots: list[Lot], current_lot_id: int | None
+) -> _Renewal:
+    """At a cycle start: the ending cycle's allowance lot carries what the policy allows
+    (kept in the lot, which now expires rolloverCycles cycles later) and expires the
+    rest, dated the cycle start; then every lot whose expiresOn has come (carried units
+    at the end of their extra cycles, top-ups) expires as expireBlocks would expire it."""
+    number, start = allowance.next_cycle, allowance.next_renewal
+    renewal = _Renewal(
+        agreement=agreement,
+        allowance=allowance,
+        number=number,
+        start=start,
+        following=cycle_start(agreement.start_date, allowance.cycle, number + 1),
+    )
+    ending = next((lot for lot in lots if lot.id == current_lot_id), None)
+    # Only units still in the lot at its original end roll; a lot already expired has none.
+    if ending is not None and ending.expires_on == start and ending.units_remaining > 0:
+        remaining = ending.units_remaining
+        renewal.carried = carry_over(allowance, remaining)
+        renewal.expired = remaining - renewal.carried
+        if renewal.expired > 0:
+            take_from_lot(session, ending, renewal.expired, kind=MovementKind.EXPIRY, date=start)
+        if renewal.carried > 0:
+            ending.expires_on = cycle_start(
+                agreement.start_date, allowance.cycle, number + allowance.rollover_cycles
+            )
+            renewal.carried_lot_id = ending.id
     for lot in lots:
-        take_from_lot(session, lot, lot.units_remaining, kind=MovementKind.EXPIRY, date=lot.expires_on or on)
+        if lot.expires_on is not None and lot.expires_on <= start and lot.units_remaining > 0:
+            take_from_lot(session, lot, lot.units_remaining, kind=MovementKind.EXPIRY, date=lot.expires_on)
+    lots[:] = [lot for lot in lots if lot.units_remaining > 0]
+    return renewal
 
 
-def _bill_cycle(
-    session: Session, agreement: Agreement, allowance: Allowance, *, start: dt.date, expires_on: dt.date
-) -> tuple[Addition, Lot]:
-    """The cycle's units as a purchase: an addition, its lot and its PREPAID_PURCHASE invoice."""
-    amount = paid_value(allowance.units, allowance.unit_price)
-    invoice = Invoice(
-        number=invoice_number(session),
-        kind=InvoiceKind.PREPAID_PURCHASE,
-        company_id=agreement.company_id,
-        agreement_id=agreement.id,
-        date=start,
-        total=amount,
-    )
-    session.add(invoice)
-    session.flush()
-    session.add(
-        InvoiceLine(
-            invoice_id=invoice.id,
-            position=1,
-            description=f"{allowance.product} {start.isoformat()} to {expires_on.isoformat()}",
-            quantity=allowance.units,
-            unit_price=allowance.unit_price,
-            amount=amount,
+def _bill_cycles(session: Session, renewals: list[_Renewal]) -> list[tuple[Addition, Lot]]:
+    """Each cycle's units as a purchase: a PREPAID_PURCHASE invoice dated the cycle start,
+    its line, an addition and its lot (effectiveDate = start, expiresOn = next start)."""
+    invoices = [
+        Invoice(
+            number=number,
+            kind=InvoiceKind.PREPAID_PURCHASE,
+            company_id=r.agreement.company_id,
+            agreement_id=r.agreement.id,
+            date=r.start,
+            total=paid_value(r.allowance.units, r.allowance.unit_price),
         )
-    )
-    addition = Addition(
-        agreement_id=agreement.id,
-        product=allowance.product,
-        category=allowance.category,
-        subcategory=allowance.subcategory,
-        units=allowance.units,
-        unit_price=allowance.unit_price,
-        amount=amount,
-        effective_date=start,
-        expires_on=expires_on,
-        invoice_id=invoice.id,
-    )
-    session.add(addition)
+        for r, number in zip(renewals, invoice_numbers(session, len(renewals)), strict=True)
+    ]
+    session.add_all(invoices)
     session.flush()
-    lot = Lot(
-        agreement_id=agreement.id,
-        source=LotSource.PURCHASE,
-        addition_id=addition.id,
-        units=allowance.units,
-        unit_price=allowance.unit_price,
-        units_remaining=allowance.units,
-        effective_date=start,
-        expires_on=expires_on,
-    )
-    session.add(lot)
+    additions = []
+    for r, invoice in zip(renewals, invoices, strict=True):
+        allowance = r.allowance
+        session.add(
+            InvoiceLine(
+                invoice_id=invoice.id,
+                position=1,
+                description=f"{allowance.product} {r.start.isoformat()} to {r.following.isoformat()}",
+                quantity=allowance.units,
+                unit_price=allowance.unit_price,
+                amount=invoice.total,
+            )
+        )
+        additions.append(
+            Addition(
+                agreement_id=r.agreement.id,
+                product=allowance.product,
+                category=allowance.category,
+                subcategory=allowance.subcategory,
+                units=allowance.units,
+                unit_price=allowance.unit_price,
+                amount=invoice.total,
+                effective_date=r.start,
+                expires_on=r.following,
+                invoice_id=invoice.id,
+            )
+        )
+    session.add_all(additions)
     session.flush()
-    return addition, lot
+    lots = [
+        Lot(
+            agreement_id=r.agreement.id,
+            source=LotSource.PURCHASE,
+            addition_id=addition.id,
+            units=r.allowance.units,
+            unit_price=r.allowance.unit_price,
+            units_remaining=r.allowance.units,
+            effective_date=r.start,
+            expires_on=r.following,
+        )
+        for r, addition in zip(renewals, additions, strict=True)
+    ]
+    session.add_all(lots)
+    session.flush()
+    return list(zip(additions, lots, strict=True))
 
 
-def allowance_lot_ends(session: Session, lot_ids: list[int]) -> dict[int, Allowance]:
-    """Of these lots, those that are their agreement's current cycle's allowance lot,
-    with the allowance: at their expiresOn the next cycle decides what carries."""
-    if not lot_ids:
-        return {}
-    rows = session.execute(
-        select(AllowanceCycle.lot_id, Allowance)
-        .join(Allowance, Allowance.agreement_id == AllowanceCycle.agreement_id)
-        .where(AllowanceCycle.lot_id.in_(lot_ids), AllowanceCycle.number == Allowance.next_cycle - 1)
-    ).all()
-    return dict(rows)
+def _after_renewal(session: Session, renewed: list[Agreement], as_of: dt.date) -> None:
+    """A new cycle re-arms the low-balance alerts, as a purchase does (SPEC §5, §9); an
+    agreement still low after it (its expiry outweighed the new units) is evaluated by
+    the notifications job; and the balance change is checked for EXPIRING."""
+    if not renewed:
+        return
+    current = balances(session, renewed)
+    low = [a for a in renewed if current[a.id].is_low]
+    for agreement in low:
+        jobs.enqueue(session, jobs.EVALUATE_BALANCE, agreement_id=agreement.id)
+    armed = [a for a in renewed if not current[a.id].is_low]
+    keys = {
+        alert_key(kind, a): a
+        for a in armed
+        for kind in (NotificationKind.LOW_BALANCE, NotificationKind.DEPLETED)
+    }
+    alerted: set[int] = set()
+    for chunk in _chunks(list(keys)):
+        for key in session.scalars(select(Notification.dedupe_key).where(Notification.dedupe_key.in_(chunk))):
+            alerted.add(keys[key].id)
+    for agreement in armed:
+        if agreement.id in alerted:
+            agreement.alert_epoch += 1
+    session.flush()
+    check_expiring(session, today=as_of, agreement_ids=[a.id for a in renewed])
+
+
+def _chunks(items: list[str], size: int = 900) -> Iterable[list[str]]:
+    for first in range(0, len(items), size):
+        yield items[first : first + size]
 
 
 def allowances_of_agreements(session: Session, agreement_ids: Iterable[int]) -> dict[int, list[Allowance]]:

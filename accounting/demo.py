@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from accounting import agreements, allowances, batches, billing, catalog, clock, drawdown, mappings
+from accounting import agreements, allowances, batches, billing, catalog, clock, cycles, drawdown, mappings
 from models import Company
 from models.enums import AccountType, ApplicationUnits, BillableOption, Cycle, MappingKind, RolloverPolicy
 
@@ -188,11 +188,11 @@ def seed_demo(session: Session, *, today: dt.date | None = None) -> bool:
         today=today,
     )
     for number, hours in enumerate(("5", "12", "3")):
-        month = allowances.cycle_start(allowance_start, Cycle.MONTHLY, number)
+        month = cycles.cycle_start(allowance_start, Cycle.MONTHLY, number)
         log(umbrella, umbrella_hours.id, remote.id, hours, month + dt.timedelta(days=5), notes="Monthly care")
         allowances.renew_agreement(
             session,
             agreement_id=umbrella_hours.id,
-            as_of=min(today, allowances.cycle_start(allowance_start, Cycle.MONTHLY, number + 1)),
+            as_of=min(today, cycles.cycle_start(allowance_start, Cycle.MONTHLY, number + 1)),
         )
     return True

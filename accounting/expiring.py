@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from accounting import jobs
-from accounting.allowances import allowance_lot_ends, carry_over, renews
+from accounting.cycles import allowance_lot_ends, carry_over, renews
 from accounting.money import ZERO
 from models import Agreement, AgreementType, Lot, Notification
 from models.enums import AgreementStatus, NotificationKind

@@ -7,6 +7,7 @@ import strawberry
 
 import models
 from accounting import allowances as rules
+from accounting import cycles
 from api.enums import Cycle, RolloverPolicy
 
 
@@ -37,7 +38,7 @@ class Allowance:
             rollover=row.rollover,
             rollover_cap=row.rollover_cap,
             rollover_cycles=row.rollover_cycles,
-            next_renewal=rules.next_renewal(agreement, row),
+            next_renewal=cycles.next_renewal(agreement, row),
         )
 
 

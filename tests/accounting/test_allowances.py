@@ -21,7 +21,8 @@ from accounting import (
     ledger,
     notifications,
 )
-from accounting.allowances import AllowanceTerms, cycle_start
+from accounting.allowances import AllowanceTerms
+from accounting.cycles import cycle_start, next_renewal
 from accounting.errors import InvalidInput
 from accounting.expiring import check_expiring
 from models import (
@@ -209,7 +210,7 @@ class TestCappedRollover:
         rates, deal = setup(session, terms(RolloverPolicy.CAPPED, cap="5"))
         # Created back-dated: the first cycle at once, dated its start.
         assert purchase_invoices(session, deal) == [(JAN, D("1000.00"))]
-        assert allowances.next_renewal(deal, allowances.allowance_of(session, deal.id)) == dt.date(2026, 2, 1)
+        assert next_renewal(deal, allowances.allowance_of(session, deal.id)) == dt.date(2026, 2, 1)
 
         work(session, rates, deal, dt.date(2026, 1, 10), "2")
         assert [c.start for c in renew(session, dt.date(2026, 2, 1))] == [dt.date(2026, 2, 1)]
@@ -310,7 +311,7 @@ class TestWhenRenewalsStop:
             dt.date(2026, 2, 1),
             dt.date(2026, 3, 1),
         ]
-        assert allowances.next_renewal(deal, allowances.allowance_of(session, deal.id)) is None
+        assert next_renewal(deal, allowances.allowance_of(session, deal.id)) is None
         # The last cycle's lot simply expires at its expiresOn, like a block.
         expiry.expire_blocks(session, as_of=dt.date(2026, 6, 1))
         assert expiries(session, deal)[-1] == (dt.date(2026, 4, 1), D("10.00"), D("1000.00"))
@@ -321,13 +322,13 @@ class TestWhenRenewalsStop:
         agreements.cancel_agreement(session, agreement_id=deal.id, today=dt.date(2026, 2, 10))
         assert renew(session, dt.date(2026, 6, 1)) == []
         assert len(purchase_invoices(session, deal)) == 2
-        assert allowances.next_renewal(deal, allowances.allowance_of(session, deal.id)) is None
+        assert next_renewal(deal, allowances.allowance_of(session, deal.id)) is None
 
     def test_a_future_start_renews_nothing_at_creation(self, session: Session) -> None:
         _, deal = setup(session, terms(), start=dt.date(2027, 1, 1), today=TODAY)
         assert purchase_invoices(session, deal) == []
         assert renew(session, TODAY) == []
-        assert allowances.next_renewal(deal, allowances.allowance_of(session, deal.id)) == dt.date(2027, 1, 1)
+        assert next_renewal(deal, allowances.allowance_of(session, deal.id)) == dt.date(2027, 1, 1)
 
 
 class TestCatchUp:
@@ -373,23 +374,40 @@ class TestOncePerCycle:
                 )
             )
 
-    def test_a_renewal_re_arms_the_low_balance_alerts_and_asks_for_an_evaluation(
-        self, session: Session
-    ) -> None:
+    def test_a_renewal_re_arms_the_low_balance_alerts(self, session: Session) -> None:
         rates, deal = setup(session, terms(RolloverPolicy.NONE))
         work(session, rates, deal, dt.date(2026, 1, 5), "9")
         assert factories.run_evaluations(session) == ["LOW_BALANCE"]
         epoch = deal.alert_epoch
         renew(session, dt.date(2026, 2, 1))
         assert deal.alert_epoch == epoch + 1
-        assert (
-            session.scalar(
-                select(func.count(OutboxJob.id)).where(
-                    OutboxJob.actor == "notifications.evaluate", OutboxJob.status == "PENDING"
-                )
+        # Above the threshold again: nothing for the notifications job to evaluate.
+        assert pending_evaluations(session) == 0
+        work(session, rates, deal, dt.date(2026, 2, 5), "9")
+        assert factories.run_evaluations(session) == ["LOW_BALANCE"]
+
+    def test_a_cycle_that_leaves_the_balance_low_is_evaluated_but_is_the_same_crossing(
+        self, session: Session
+    ) -> None:
+        _, deal = setup(session, terms(RolloverPolicy.NONE, units="2"))
+        assert factories.run_evaluations(session) == ["LOW_BALANCE"]
+        epoch = deal.alert_epoch
+        renew(session, dt.date(2026, 2, 1))
+        # Never above the 2 h threshold: not re-armed, evaluated, nothing raised twice.
+        assert deal.alert_epoch == epoch
+        assert pending_evaluations(session) == 1
+        assert factories.run_evaluations(session) == []
+
+
+def pending_evaluations(session: Session) -> int:
+    return (
+        session.scalar(
+            select(func.count(OutboxJob.id)).where(
+                OutboxJob.actor == "notifications.evaluate", OutboxJob.status == "PENDING"
             )
-            == 1
         )
+        or 0
+    )
 
 
 class TestExpiring:
