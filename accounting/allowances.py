@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from accounting import clock, jobs
@@ -32,19 +32,21 @@ from accounting.agreements import (
     load_agreement_type,
 )
 from accounting.cycles import carry_over, cycle_start, renews
+from accounting.dates import check_not_after_today
 from accounting.errors import InvalidInput
 from accounting.expiring import check_expiring
-from accounting.lots import take_from_lot
-from accounting.money import ZERO, paid_value
+from accounting.money import ZERO, paid_value, release
 from accounting.validation import check_amount, optional_text
 from models import (
     Addition,
     Agreement,
+    AgreementType,
     Allowance,
     AllowanceCycle,
     Invoice,
     InvoiceLine,
     Lot,
+    LotMovement,
     Notification,
     OutboxJob,
 )
@@ -157,7 +159,7 @@ def allowance_of(session: Session, agreement_id: int) -> Allowance | None:
 CHUNK = 500
 
 
-def renew_allowances(session: Session, *, as_of: dt.date) -> list[AllowanceCycle]:
+def renew_allowances(session: Session, *, as_of: dt.date) -> list[RenewedCycle]:
     """Renew every cycle that starts on or before as_of and has not been renewed,
     each agreement's cycles oldest first (SPEC §9)."""
     due = session.scalars(
@@ -166,20 +168,32 @@ def renew_allowances(session: Session, *, as_of: dt.date) -> list[AllowanceCycle
         .where(Allowance.next_renewal <= as_of, Agreement.status != AgreementStatus.CANCELLED)
         .order_by(Allowance.agreement_id)
     ).all()
-    renewed: list[AllowanceCycle] = []
+    renewed: list[RenewedCycle] = []
     for first in range(0, len(due), CHUNK):
         renewed += _renew_chunk(session, list(due[first : first + CHUNK]), as_of)
     return renewed
 
 
-def renew_agreement(session: Session, *, agreement_id: int, as_of: dt.date) -> list[AllowanceCycle]:
+def renew_agreement(session: Session, *, agreement_id: int, as_of: dt.date) -> list[RenewedCycle]:
     """Renew one agreement's cycles due by as_of."""
     return _renew_chunk(session, [agreement_id], as_of)
 
 
+@dataclass(frozen=True)
+class RenewedCycle:
+    """A cycle renewed by this run, and what the previous cycle carried into it or lost."""
+
+    agreement_id: int
+    number: int
+    start: dt.date
+    lot_id: int
+    carried_units: Decimal
+    expired_units: Decimal
+
+
 @dataclass
 class _Renewal:
-    """What one agreement's renewal is made of while a chunk is being written."""
+    """One agreement's next cycle while a chunk is being written."""
 
     agreement: Agreement
     allowance: Allowance
@@ -191,9 +205,10 @@ class _Renewal:
     carried_lot_id: int | None = None
 
 
-def _renew_chunk(session: Session, agreement_ids: list[int], as_of: dt.date) -> list[AllowanceCycle]:
+def _renew_chunk(session: Session, agreement_ids: list[int], as_of: dt.date) -> list[RenewedCycle]:
     """Renew the due cycles of these agreements under their row locks, one cycle of
-    each per round, in a fixed number of statements per round.
+    each per round, in a fixed number of statements per round: the rows a round adds
+    are written in bulk, not as ORM objects one by one.
 
     Each agreement's state is read after its lock, so a second run, a retry or a
     concurrent job finds its cycles renewed; the unique keys refuse a duplicate anyway.
@@ -226,47 +241,38 @@ def _renew_chunk(session: Session, agreement_ids: list[int], as_of: dt.date) -> 
         )
 
     todo = [i for i in ids if due(i)]
-    if not todo:
-        return []
-    open_lots: dict[int, list[Lot]] = {i: [] for i in todo}
-    for lot in session.scalars(
-        select(Lot)
-        .where(Lot.agreement_id.in_(todo), Lot.units_remaining > 0)
-        .order_by(Lot.effective_date, Lot.id)
-        .execution_options(populate_existing=True)
-    ):
-        open_lots[lot.agreement_id].append(lot)
-    # The current cycle's allowance lot of each agreement: the one the next start rolls over.
-    current_lot: dict[int, int] = dict(
-        session.execute(
-            select(AllowanceCycle.agreement_id, AllowanceCycle.lot_id)
-            .join(Allowance, Allowance.agreement_id == AllowanceCycle.agreement_id)
-            .where(AllowanceCycle.agreement_id.in_(todo), AllowanceCycle.number == Allowance.next_cycle - 1)
-        ).all()
-    )
-    renewed: list[AllowanceCycle] = []
+    renewed: list[RenewedCycle] = []
     while todo:
+        open_lots: dict[int, list[Lot]] = {i: [] for i in todo}
+        for lot in session.scalars(
+            select(Lot)
+            .where(Lot.agreement_id.in_(todo), Lot.units_remaining > 0)
+            .order_by(Lot.effective_date, Lot.id)
+            .execution_options(populate_existing=True)
+        ):
+            open_lots[lot.agreement_id].append(lot)
+        # Each agreement's current cycle's allowance lot: the one this start rolls over.
+        current_lot: dict[int, int] = dict(
+            session.execute(
+                select(AllowanceCycle.agreement_id, AllowanceCycle.lot_id)
+                .join(Allowance, Allowance.agreement_id == AllowanceCycle.agreement_id)
+                .where(
+                    AllowanceCycle.agreement_id.in_(todo), AllowanceCycle.number == Allowance.next_cycle - 1
+                )
+            ).all()
+        )
+        expiries: list[dict[str, object]] = []
         renewals = [
-            _roll_over_and_expire(session, agreements[i], terms[i], open_lots[i], current_lot.get(i))
+            _roll_over_and_expire(agreements[i], terms[i], open_lots[i], current_lot.get(i), expiries)
             for i in todo
         ]
-        for r, (addition, lot) in zip(renewals, _bill_cycles(session, renewals), strict=True):
-            cycle = AllowanceCycle(
-                agreement_id=r.agreement.id,
-                number=r.number,
-                start=r.start,
-                addition_id=addition.id,
-                lot_id=lot.id,
-                carried_units=r.carried,
-                expired_units=r.expired,
-                carried_lot_id=r.carried_lot_id,
-            )
-            session.add(cycle)
-            renewed.append(cycle)
+        if expiries:
+            session.execute(insert(LotMovement), expiries)
+        lot_ids = _bill_cycles(session, renewals)
+        for r, lot_id in zip(renewals, lot_ids, strict=True):
+            renewed.append(RenewedCycle(r.agreement.id, r.number, r.start, lot_id, r.carried, r.expired))
             r.allowance.next_cycle = r.number + 1
             r.allowance.next_renewal = r.following
-            current_lot[r.agreement.id] = lot.id
-            open_lots[r.agreement.id].append(lot)
         session.flush()
         todo = [r.agreement.id for r in renewals if due(r.agreement.id)]
     _after_renewal(session, [agreements[i] for i in sorted({c.agreement_id for c in renewed})], as_of)
@@ -274,7 +280,11 @@ def _renew_chunk(session: Session, agreement_ids: list[int], as_of: dt.date) -> 
 
 
 def _roll_over_and_expire(
-    session: Session, agreement: Agreement, allowance: Allowance, lots: list[Lot], current_lot_id: int | None
+    agreement: Agreement,
+    allowance: Allowance,
+    lots: list[Lot],
+    current_lot_id: int | None,
+    expiries: list[dict[str, object]],
 ) -> _Renewal:
     """At a cycle start: the ending cycle's allowance lot carries what the policy allows
     (kept in the lot, which now expires rolloverCycles cycles later) and expires the
@@ -295,7 +305,7 @@ def _roll_over_and_expire(
         renewal.carried = carry_over(allowance, remaining)
         renewal.expired = remaining - renewal.carried
         if renewal.expired > 0:
-            take_from_lot(session, ending, renewal.expired, kind=MovementKind.EXPIRY, date=start)
+            expiries.append(_expire(ending, renewal.expired, start))
         if renewal.carried > 0:
             ending.expires_on = cycle_start(
                 agreement.start_date, allowance.cycle, number + allowance.rollover_cycles
@@ -303,97 +313,152 @@ def _roll_over_and_expire(
             renewal.carried_lot_id = ending.id
     for lot in lots:
         if lot.expires_on is not None and lot.expires_on <= start and lot.units_remaining > 0:
-            take_from_lot(session, lot, lot.units_remaining, kind=MovementKind.EXPIRY, date=lot.expires_on)
-    lots[:] = [lot for lot in lots if lot.units_remaining > 0]
+            expiries.append(_expire(lot, lot.units_remaining, lot.expires_on))
     return renewal
 
 
-def _bill_cycles(session: Session, renewals: list[_Renewal]) -> list[tuple[Addition, Lot]]:
+def _expire(lot: Lot, units: Decimal, date: dt.date) -> dict[str, object]:
+    """What lots.take_from_lot does for an EXPIRY, with the movement returned as a row to
+    insert in bulk: the value is round(before) - round(after), so a lot's movements add
+    up to what was paid for it."""
+    before = lot.units_remaining
+    value = release(before, before - units, lot.unit_price)
+    lot.units_remaining = before - units
+    lot.units_expired += units
+    return {"lot_id": lot.id, "kind": MovementKind.EXPIRY, "units": units, "value": value, "date": date}
+
+
+def _bill_cycles(session: Session, renewals: list[_Renewal]) -> list[int]:
     """Each cycle's units as a purchase: a PREPAID_PURCHASE invoice dated the cycle start,
-    its line, an addition and its lot (effectiveDate = start, expiresOn = next start)."""
-    invoices = [
-        Invoice(
-            number=number,
-            kind=InvoiceKind.PREPAID_PURCHASE,
-            company_id=r.agreement.company_id,
-            agreement_id=r.agreement.id,
-            date=r.start,
-            total=paid_value(r.allowance.units, r.allowance.unit_price),
-        )
-        for r, number in zip(renewals, invoice_numbers(session, len(renewals)), strict=True)
-    ]
-    session.add_all(invoices)
-    session.flush()
-    additions = []
-    for r, invoice in zip(renewals, invoices, strict=True):
-        allowance = r.allowance
-        session.add(
-            InvoiceLine(
-                invoice_id=invoice.id,
-                position=1,
-                description=f"{allowance.product} {r.start.isoformat()} to {r.following.isoformat()}",
-                quantity=allowance.units,
-                unit_price=allowance.unit_price,
-                amount=invoice.total,
+    its line, an addition and its lot (effectiveDate = start, expiresOn = next start),
+    and the cycle's row. Returns the lots' ids."""
+
+    def inserted(model: type[Invoice | Addition | Lot], rows: list[dict[str, object]]) -> list[int]:
+        stmt = insert(model).returning(model.id, sort_by_parameter_order=True)
+        return list(session.scalars(stmt, rows).all())
+
+    amounts = [paid_value(r.allowance.units, r.allowance.unit_price) for r in renewals]
+    invoice_ids = inserted(
+        Invoice,
+        [
+            {
+                "number": number,
+                "kind": InvoiceKind.PREPAID_PURCHASE,
+                "company_id": r.agreement.company_id,
+                "agreement_id": r.agreement.id,
+                "date": r.start,
+                "total": amount,
+            }
+            for r, number, amount in zip(
+                renewals, invoice_numbers(session, len(renewals)), amounts, strict=True
             )
-        )
-        additions.append(
-            Addition(
-                agreement_id=r.agreement.id,
-                product=allowance.product,
-                category=allowance.category,
-                subcategory=allowance.subcategory,
-                units=allowance.units,
-                unit_price=allowance.unit_price,
-                amount=invoice.total,
-                effective_date=r.start,
-                expires_on=r.following,
-                invoice_id=invoice.id,
-            )
-        )
-    session.add_all(additions)
-    session.flush()
-    lots = [
-        Lot(
-            agreement_id=r.agreement.id,
-            source=LotSource.PURCHASE,
-            addition_id=addition.id,
-            units=r.allowance.units,
-            unit_price=r.allowance.unit_price,
-            units_remaining=r.allowance.units,
-            effective_date=r.start,
-            expires_on=r.following,
-        )
-        for r, addition in zip(renewals, additions, strict=True)
-    ]
-    session.add_all(lots)
-    session.flush()
-    return list(zip(additions, lots, strict=True))
+        ],
+    )
+    session.execute(
+        insert(InvoiceLine),
+        [
+            {
+                "invoice_id": invoice_id,
+                "position": 1,
+                "description": f"{r.allowance.product} {r.start.isoformat()} to {r.following.isoformat()}",
+                "quantity": r.allowance.units,
+                "unit_price": r.allowance.unit_price,
+                "amount": amount,
+            }
+            for r, invoice_id, amount in zip(renewals, invoice_ids, amounts, strict=True)
+        ],
+    )
+    addition_ids = inserted(
+        Addition,
+        [
+            {
+                "agreement_id": r.agreement.id,
+                "product": r.allowance.product,
+                "category": r.allowance.category,
+                "subcategory": r.allowance.subcategory,
+                "units": r.allowance.units,
+                "unit_price": r.allowance.unit_price,
+                "amount": amount,
+                "effective_date": r.start,
+                "expires_on": r.following,
+                "invoice_id": invoice_id,
+            }
+            for r, invoice_id, amount in zip(renewals, invoice_ids, amounts, strict=True)
+        ],
+    )
+    lot_ids = inserted(
+        Lot,
+        [
+            {
+                "agreement_id": r.agreement.id,
+                "source": LotSource.PURCHASE,
+                "addition_id": addition_id,
+                "units": r.allowance.units,
+                "unit_price": r.allowance.unit_price,
+                "units_remaining": r.allowance.units,
+                "effective_date": r.start,
+                "expires_on": r.following,
+            }
+            for r, addition_id in zip(renewals, addition_ids, strict=True)
+        ],
+    )
+    session.execute(
+        insert(AllowanceCycle),
+        [
+            {
+                "agreement_id": r.agreement.id,
+                "number": r.number,
+                "start": r.start,
+                "addition_id": addition_id,
+                "lot_id": lot_id,
+                "carried_units": r.carried,
+                "expired_units": r.expired,
+                "carried_lot_id": r.carried_lot_id,
+            }
+            for r, addition_id, lot_id in zip(renewals, addition_ids, lot_ids, strict=True)
+        ],
+    )
+    return lot_ids
 
 
 def _after_renewal(session: Session, renewed: list[Agreement], as_of: dt.date) -> None:
-    """A new cycle re-arms the low-balance alerts, as a purchase does (SPEC §5, §9); an
-    agreement still low after it (its expiry outweighed the new units) is evaluated by
-    the notifications job; and the balance change is checked for EXPIRING."""
+    """A new cycle re-arms the low-balance alerts, as a purchase does (SPEC §5, §9): an
+    agreement alerted in this crossing that is back above its threshold starts a new
+    one. Agreements with a threshold get the notifications job's evaluation (a cycle's
+    expiry may outweigh its new units), and the change is checked for EXPIRING."""
     if not renewed:
         return
-    current = balances(session, renewed)
-    low = [a for a in renewed if current[a.id].is_low]
-    for agreement in low:
-        jobs.enqueue(session, jobs.EVALUATE_BALANCE, agreement_id=agreement.id)
-    armed = [a for a in renewed if not current[a.id].is_low]
     keys = {
         alert_key(kind, a): a
-        for a in armed
+        for a in renewed
         for kind in (NotificationKind.LOW_BALANCE, NotificationKind.DEPLETED)
     }
-    alerted: set[int] = set()
+    alerted: dict[int, Agreement] = {}
     for chunk in _chunks(list(keys)):
         for key in session.scalars(select(Notification.dedupe_key).where(Notification.dedupe_key.in_(chunk))):
-            alerted.add(keys[key].id)
-    for agreement in armed:
-        if agreement.id in alerted:
-            agreement.alert_epoch += 1
+            alerted[keys[key].id] = keys[key]
+    if alerted:
+        current = balances(session, list(alerted.values()))
+        for agreement in alerted.values():
+            if not current[agreement.id].is_low:
+                agreement.alert_epoch += 1
+    types = {
+        t.id: t
+        for t in session.scalars(
+            select(AgreementType).where(AgreementType.id.in_({a.agreement_type_id for a in renewed}))
+        )
+    }
+    jobs.enqueue_many(
+        session,
+        jobs.EVALUATE_BALANCE,
+        [
+            {"agreement_id": a.id}
+            for a in renewed
+            if a.low_balance_threshold is not None
+            or types[a.agreement_type_id].low_balance_threshold is not None
+            or types[a.agreement_type_id].low_balance_percent is not None
+        ],
+    )
     session.flush()
     check_expiring(session, today=as_of, agreement_ids=[a.id for a in renewed])
 
@@ -418,9 +483,7 @@ def allowances_of_agreements(session: Session, agreement_ids: Iterable[int]) -> 
 def request_renewal(
     session: Session, *, as_of: dt.date | None = None, today: dt.date | None = None
 ) -> OutboxJob:
-    """renewAllowances(asOf): checked here, done by the allowances.renew job."""
-    day = today or clock.today()
-    as_of = as_of or day
-    if as_of > day:
-        raise InvalidInput(f"asOf must not be after today ({day}), got {as_of}")
-    return jobs.enqueue(session, jobs.RENEW_ALLOWANCES, as_of=as_of.isoformat())
+    """renewAllowances(asOf): asOf may not be after today (SPEC §8); the allowances.renew
+    job does the work."""
+    day = check_not_after_today(as_of or today or clock.today(), field="asOf", today=today)
+    return jobs.enqueue(session, jobs.RENEW_ALLOWANCES, as_of=day.isoformat())

@@ -10,11 +10,13 @@ from typing import Any
 from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from accounting import clock, jobs
 from accounting.agreements import invoice_numbers
+from accounting.dates import check_not_after_today
 from accounting.errors import Conflict
 from accounting.money import ZERO, round_money
 from accounting.records import lock_counter
-from models import Invoice, InvoiceLine, TimeEntry, WorkRole, WorkType, utcnow
+from models import Invoice, InvoiceLine, OutboxJob, TimeEntry, WorkRole, WorkType, utcnow
 from models.enums import BillableOption, InvoiceKind
 
 COVERED_LINE = "Covered by agreement"
@@ -52,6 +54,13 @@ def _describe(entry: Unbilled, roles: dict[int, WorkRole], types: dict[int, Work
 
 def _rate(entry: Unbilled, roles: dict[int, WorkRole], types: dict[int, WorkType]) -> Decimal:
     return round_money(roles[entry.work_role_id].hourly_rate * types[entry.work_type_id].rate_multiplier)
+
+
+def request_billing_run(session: Session, *, through_date: dt.date | None = None) -> OutboxJob:
+    """Enqueue a billing run through `through_date` (default today), which may not be
+    after today (SPEC §8): checked here, before anything is enqueued."""
+    day = check_not_after_today(through_date or clock.today(), field="throughDate")
+    return jobs.enqueue(session, jobs.RUN_BILLING, through_date=day.isoformat())
 
 
 def run_billing(session: Session, *, through_date: dt.date) -> list[Invoice]:

@@ -100,7 +100,6 @@ class TestRevisionFiles:
             match = re.fullmatch(r"\d{4}_\d{2}_\d{2}_(\d{4})_\w+\.py", name)
             assert match, f"{name} is not <yyyy>_<mm>_<dd>_<nnnn>_<slug>.py"
             numbers.append(match.group(1))
-        # Parallel branches take reserved numbers, so ids need not be contiguous or in
-        # chain order; they are unique and there is one head (head() refuses several).
+        # Parallel branches take reserved numbers (0010, 0020, ...): unique, one of them the head.
         assert len(set(numbers)) == len(numbers)
         assert runner.head() in numbers

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import strawberry
 
-from accounting import agreements, allowances, jobs
+from accounting import agreements, allowances, clock, expiry
 from accounting.access import BACK_OFFICE
 from api.agreements.types import Addition, Adjustment, Agreement, AgreementType
 from api.allowances.types import AllowanceInput
@@ -66,7 +66,7 @@ class AdjustAgreementInput:
 
 
 def today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
+    return clock.today()
 
 
 @strawberry.type
@@ -183,12 +183,11 @@ class AgreementMutation:
         description="Enqueue expiry of prepaid units whose block expired on or before asOf (default today)."
     )
     def expire_blocks(self, info: Info, as_of: dt.date | None = None) -> bool:
-        day = as_of or today()
         perform(
             info,
             "expireBlocks",
             roles=BACK_OFFICE,
-            details={"asOf": day},
-            change=lambda session: jobs.enqueue(session, jobs.EXPIRE_BLOCKS, as_of=day.isoformat()),
+            details={"asOf": as_of or today()},
+            change=lambda session: expiry.request_expiry(session, as_of=as_of),
         )
         return True

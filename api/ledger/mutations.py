@@ -5,7 +5,7 @@ import datetime as dt
 
 import strawberry
 
-from accounting import batches, mappings
+from accounting import batches, clock, mappings
 from accounting.access import BACK_OFFICE
 from api.context import Info, wrap
 from api.enums import AccountType, MappingKind
@@ -67,7 +67,7 @@ class LedgerMutation:
         description="Create a batch of everything invoiced and not yet posted, and enqueue its posting."
     )
     def post_journal_batch(self, info: Info, through_date: dt.date | None = None) -> JournalBatch:
-        day = through_date or dt.datetime.now(dt.UTC).date()
+        day = through_date or clock.today()
         row = perform(
             info,
             "postJournalBatch",

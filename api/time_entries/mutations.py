@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import strawberry
 
-from accounting import drawdown
+from accounting import clock, drawdown
 from accounting.access import STAFF
 from api.context import Info, wrap
 from api.enums import BillableOption
@@ -75,7 +75,7 @@ class TimeEntryMutation:
             roles=STAFF,
             details={"id": id},
             change=lambda session: drawdown.reverse_time_entry(
-                session, time_entry_id=input_id(id, "id"), today=dt.datetime.now(dt.UTC).date()
+                session, time_entry_id=input_id(id, "id"), today=clock.today()
             ),
         )
         return wrap(info, TimeEntry, row)

@@ -16,6 +16,7 @@ from accounting import (
     batches,
     billing,
     catalog,
+    clock,
     drawdown,
     expiry,
     ledger,
@@ -138,8 +139,8 @@ def expiries(session: Session, agreement: Agreement) -> list[tuple[dt.date, Deci
     ]
 
 
-def remaining(session: Session, agreement: Agreement) -> tuple[Decimal, Decimal]:
-    b = agreements.balance(session, agreement)
+def remaining(session: Session, agreement: Agreement, on: dt.date) -> tuple[Decimal, Decimal]:
+    b = agreements.balance(session, agreement, as_of=on)
     return b.units_remaining, b.deferred_revenue
 
 
@@ -220,7 +221,7 @@ class TestCappedRollover:
             (dt.date(2026, 2, 1), dt.date(2026, 3, 1), D("10.00")),
         ]
         assert expiries(session, deal) == [(dt.date(2026, 2, 1), D("3.00"), D("300.00"))]
-        assert remaining(session, deal) == (D("15.00"), D("1500.00"))
+        assert remaining(session, deal, dt.date(2026, 2, 1)) == (D("15.00"), D("1500.00"))
 
         # Carried hours are drawn before the new cycle's.
         work(session, rates, deal, dt.date(2026, 2, 10), "7")
@@ -232,7 +233,7 @@ class TestCappedRollover:
             (dt.date(2026, 2, 1), D("3.00"), D("300.00")),
             (dt.date(2026, 3, 1), D("3.00"), D("300.00")),
         ]
-        assert remaining(session, deal) == (D("15.00"), D("1500.00"))
+        assert remaining(session, deal, dt.date(2026, 3, 1)) == (D("15.00"), D("1500.00"))
 
         # April: the 5 carried from February's lot never roll again; March's 10 carry 5.
         renew(session, dt.date(2026, 4, 1))
@@ -244,7 +245,7 @@ class TestCappedRollover:
             (dt.date(2026, 3, 1), dt.date(2026, 5, 1), D("5.00")),
             (dt.date(2026, 4, 1), dt.date(2026, 5, 1), D("10.00")),
         ]
-        assert remaining(session, deal) == (D("15.00"), D("1500.00"))
+        assert remaining(session, deal, dt.date(2026, 4, 1)) == (D("15.00"), D("1500.00"))
         cycles = session.scalars(select(AllowanceCycle).order_by(AllowanceCycle.number)).all()
         assert [(c.start, c.carried_units, c.expired_units) for c in cycles] == [
             (JAN, D("0.00"), D("0.00")),
@@ -272,7 +273,7 @@ class TestNoneAndAll:
             (dt.date(2026, 2, 1), D("6.00"), D("540.00")),
             (dt.date(2026, 3, 1), D("10.00"), D("900.00")),
         ]
-        assert remaining(session, deal) == (D("10.00"), D("900.00"))
+        assert remaining(session, deal, dt.date(2026, 3, 1)) == (D("10.00"), D("900.00"))
         trial = post_everything(session, dt.date(2026, 3, 1))
         assert trial["2400"] == (D("0.00"), D("900.00"))
         assert trial["4200"] == (D("0.00"), D("1440.00"))
@@ -287,14 +288,14 @@ class TestNoneAndAll:
         # 7.5 carried at their paid price: nothing posted, the deferred value unchanged.
         assert expiries(session, deal) == []
         assert lots(session, deal)[0] == (JAN, dt.date(2026, 4, 1), D("7.50"))
-        assert remaining(session, deal) == (D("17.50"), D("583.28"))
+        assert remaining(session, deal, dt.date(2026, 2, 1)) == (D("17.50"), D("583.28"))
         renew(session, dt.date(2026, 3, 1))
         assert expiries(session, deal) == []
-        assert remaining(session, deal) == (D("27.50"), D("916.58"))
+        assert remaining(session, deal, dt.date(2026, 3, 1)) == (D("27.50"), D("916.58"))
         # April 1: January's carried 7.5 reach their end; February's and March's carry on.
         renew(session, dt.date(2026, 4, 1))
         assert expiries(session, deal) == [(dt.date(2026, 4, 1), D("7.50"), D("249.98"))]
-        assert remaining(session, deal) == (D("30.00"), D("999.90"))
+        assert remaining(session, deal, dt.date(2026, 4, 1)) == (D("30.00"), D("999.90"))
         trial = post_everything(session, dt.date(2026, 4, 1))
         # 4 x 333.30 bought, 2.5 h used (83.32 = 333.30 - round(7.5 x 33.33)), 249.98 broken.
         assert trial["2400"] == (D("0.00"), D("999.90"))
@@ -345,7 +346,7 @@ class TestCatchUp:
         # Nothing used: each start carries 4 of the ending lot and loses 6, and the
         # carried 4 of the cycle before expire.
         assert [(c.carried_units, c.expired_units) for c in renewed] == [(D("4.00"), D("6.00"))] * 4
-        assert remaining(session, deal) == (D("14.00"), D("1400.00"))
+        assert remaining(session, deal, dt.date(2026, 5, 31)) == (D("14.00"), D("1400.00"))
         assert [d for d, _ in purchase_invoices(session, deal)] == [dt.date(2026, 1, 31)] + [
             c.start for c in renewed
         ]
@@ -356,7 +357,7 @@ class TestCatchUp:
         _, deal = setup(session, terms(RolloverPolicy.ALL))
         expiry.expire_blocks(session, as_of=dt.date(2026, 2, 1))
         assert expiries(session, deal) == []
-        assert remaining(session, deal) == (D("20.00"), D("2000.00"))
+        assert remaining(session, deal, dt.date(2026, 2, 1)) == (D("20.00"), D("2000.00"))
 
 
 class TestOncePerCycle:
@@ -375,24 +376,28 @@ class TestOncePerCycle:
             )
 
     def test_a_renewal_re_arms_the_low_balance_alerts(self, session: Session) -> None:
-        rates, deal = setup(session, terms(RolloverPolicy.NONE))
-        work(session, rates, deal, dt.date(2026, 1, 5), "9")
+        # Alerts compare today's balance (the real date): a 1 h top-up is all there is
+        # until the cycle starting today is renewed.
+        today = clock.today()
+        _, deal = setup(session, terms(RolloverPolicy.NONE), start=today, today=today - dt.timedelta(days=1))
+        agreements.purchase_block(
+            session, agreement_id=deal.id, units=D("1"), unit_price=D("100.00"), effective_date=today
+        )
         assert factories.run_evaluations(session) == ["LOW_BALANCE"]
         epoch = deal.alert_epoch
-        renew(session, dt.date(2026, 2, 1))
+        renew(session, today)  # the cycle's 10 h lift the balance above the threshold
         assert deal.alert_epoch == epoch + 1
-        # Above the threshold again: nothing for the notifications job to evaluate.
-        assert pending_evaluations(session) == 0
-        work(session, rates, deal, dt.date(2026, 2, 5), "9")
-        assert factories.run_evaluations(session) == ["LOW_BALANCE"]
+        assert pending_evaluations(session) == 1
+        assert factories.run_evaluations(session) == []
 
     def test_a_cycle_that_leaves_the_balance_low_is_evaluated_but_is_the_same_crossing(
         self, session: Session
     ) -> None:
-        _, deal = setup(session, terms(RolloverPolicy.NONE, units="2"))
+        today = clock.today()
+        _, deal = setup(session, terms(RolloverPolicy.NONE, units="2"), start=today, today=today)
         assert factories.run_evaluations(session) == ["LOW_BALANCE"]
         epoch = deal.alert_epoch
-        renew(session, dt.date(2026, 2, 1))
+        renew(session, cycle_start(today, Cycle.MONTHLY, 1))
         # Never above the 2 h threshold: not re-armed, evaluated, nothing raised twice.
         assert deal.alert_epoch == epoch
         assert pending_evaluations(session) == 1
