@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, case, func, select, type_coerce
+from sqlalchemy import BigInteger, Select, case, func, select, type_coerce
 from sqlalchemy.orm import Session, selectinload
 
 from accounting import clock, jobs
@@ -414,6 +414,14 @@ def lots_on(session: Session, agreement_ids: Sequence[int], day: dt.date) -> dic
     """Every lot of the agreements as it stood at the end of `day`, FIFO order, in ONE
     statement: each lot joined with the sums, per kind, of its movements dated after
     `day` (index lot_id, date), which are added back to its current counters."""
+    found: dict[int, list[LotOnDate]] = {i: [] for i in agreement_ids}
+    for on in lots_selected_on(session, select(Lot.id).where(Lot.agreement_id.in_(agreement_ids)), day):
+        found[on.lot.agreement_id].append(on)
+    return found
+
+
+def lots_selected_on(session: Session, lot_ids: Select[int], day: dt.date) -> list[LotOnDate]:
+    """The lots whose ids `lot_ids` selects, as they stood at the end of `day` (see lots_on)."""
     later = (
         select(
             LotMovement.lot_id.label("lot_id"),
@@ -423,23 +431,20 @@ def lots_on(session: Session, agreement_ids: Sequence[int], day: dt.date) -> dic
             _sum_units(MovementKind.WRITE_OFF).label("write_off"),
             _sum_units(MovementKind.REFUND).label("refund"),
         )
-        .where(
-            LotMovement.lot_id.in_(select(Lot.id).where(Lot.agreement_id.in_(agreement_ids))),
-            LotMovement.date > day,
-        )
+        .where(LotMovement.lot_id.in_(lot_ids), LotMovement.date > day)
         .group_by(LotMovement.lot_id)
         .subquery()
     )
     stmt = (
         select(Lot, later.c.usage, later.c.reversal, later.c.expiry, later.c.write_off, later.c.refund)
         .outerjoin(later, later.c.lot_id == Lot.id)
-        .where(Lot.agreement_id.in_(agreement_ids))
+        .where(Lot.id.in_(lot_ids))
         .order_by(Lot.effective_date, Lot.id)
     )
-    found: dict[int, list[LotOnDate]] = {i: [] for i in agreement_ids}
+    found: list[LotOnDate] = []
     for lot, *sums in session.execute(stmt):
         usage, reversal, expiry, write_off, refund = (from_hundredths(v) if v else ZERO for v in sums)
-        found[lot.agreement_id].append(
+        found.append(
             LotOnDate(
                 lot=lot,
                 day=day,

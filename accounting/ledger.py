@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -10,6 +11,8 @@ from typing import Any
 from sqlalchemy import BigInteger, func, select, type_coerce
 from sqlalchemy.orm import Session
 
+from accounting import clock
+from accounting.agreements import lots_selected_on
 from accounting.money import CENT, ZERO, paid_value
 from accounting.posting import load_context, pending_drafts, unbilled_draws
 from models import Agreement, AgreementType, GLAccount, JournalLine, Lot
@@ -78,27 +81,34 @@ class Reconciliation:
         return self.ledger_balance + self.unposted_activity - self.agreements_total
 
 
-def deferred_revenue_reconciliation(session: Session) -> Reconciliation:
-    """Ledger vs. lots: posted deferred balance + unposted activity - lots' deferred value.
+def deferred_revenue_reconciliation(session: Session, *, today: dt.date | None = None) -> Reconciliation:
+    """Ledger vs. lots as of today, the books' view (SPEC §4, §8): posted deferred balance
+    + unposted activity dated on or before today - the lots' deferred value.
 
-    Only agreements whose type reverses revenue when applied carry a liability; the
-    others recognised revenue at purchase.
+    The lots' side counts lots in effect today (effectiveDate <= today) less the
+    movements recorded on or before today; a lot past its expiresOn counts until the
+    expiry job has recorded its expiry, as in the ledger. A purchase dated in the
+    future is in none of the three figures until its day comes. Only agreements whose
+    type reverses revenue when applied carry a liability; the others recognised
+    revenue at purchase.
     """
-    reversing_lots = list(
-        session.scalars(
-            select(Lot)
-            .join(Agreement, Agreement.id == Lot.agreement_id)
-            .join(AgreementType, AgreementType.id == Agreement.agreement_type_id)
-            .where(AgreementType.reverse_revenue_when_applied.is_(True))
-        )
+    day = today or clock.today()
+    reversing = (
+        select(Lot.id)
+        .join(Agreement, Agreement.id == Lot.agreement_id)
+        .join(AgreementType, AgreementType.id == Agreement.agreement_type_id)
+        .where(AgreementType.reverse_revenue_when_applied.is_(True), Lot.effective_date <= day)
     )
-    agreements_total = sum((paid_value(lot.units_remaining, lot.unit_price) for lot in reversing_lots), ZERO)
-    deferred_accounts = sorted({lot.deferred_account_id for lot in reversing_lots if lot.deferred_account_id})
+    reversing_lots = lots_selected_on(session, reversing, day)
+    agreements_total = sum((paid_value(on.remaining, on.lot.unit_price) for on in reversing_lots), ZERO)
+    deferred_accounts = sorted(
+        {on.lot.deferred_account_id for on in reversing_lots if on.lot.deferred_account_id}
+    )
     balances = account_balances(session, deferred_accounts)
     ledger = -sum(balances.values(), ZERO)
 
-    drafts, context = pending_drafts(session)
-    draws = unbilled_draws(session)
+    drafts, context = pending_drafts(session, through_date=day)
+    draws = unbilled_draws(session, through_date=day)
     context = load_context(session, lot_ids=set(context.lots) | {m.lot_id for m in draws})
     unposted = ZERO
     for draft in drafts:

@@ -300,19 +300,21 @@ def load_context(
     return Context(lots=lots, agreements=agreements, types=types, additions=additions)
 
 
-def unbilled_draws(session: Session) -> list[LotMovement]:
-    """Usage drawn by time not yet on a usage invoice (and not reversed): not yet posted."""
-    return list(
-        session.scalars(
-            select(LotMovement)
-            .join(TimeEntry, TimeEntry.id == LotMovement.time_entry_id)
-            .where(
-                LotMovement.kind == MovementKind.USAGE,
-                TimeEntry.usage_invoice_id.is_(None),
-                TimeEntry.reversed.is_(False),
-            )
+def unbilled_draws(session: Session, *, through_date: dt.date | None = None) -> list[LotMovement]:
+    """Usage drawn by time not yet on a usage invoice (and not reversed): not yet posted.
+    With through_date, only the draws dated on or before it."""
+    stmt = (
+        select(LotMovement)
+        .join(TimeEntry, TimeEntry.id == LotMovement.time_entry_id)
+        .where(
+            LotMovement.kind == MovementKind.USAGE,
+            TimeEntry.usage_invoice_id.is_(None),
+            TimeEntry.reversed.is_(False),
         )
     )
+    if through_date is not None:
+        stmt = stmt.where(LotMovement.date <= through_date)
+    return list(session.scalars(stmt))
 
 
 def _chunks(ids: list[int], size: int = 900) -> Iterable[list[int]]:

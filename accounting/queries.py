@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from accounting import ledger
+from accounting import ledger, statements
 from accounting.access import ADMINS, BACK_OFFICE, STAFF, Principal, require
 from accounting.errors import InvalidInput, NotFound
 from models import (
@@ -218,6 +219,17 @@ def agreement(session: Session, principal: Principal, agreement_id: int) -> Agre
     if row is None or (own is not None and row.company_id != own):
         raise NotFound("agreement", agreement_id)
     return row
+
+
+def agreement_statement(
+    session: Session, principal: Principal, agreement: Agreement, *, start: dt.date, end: dt.date
+) -> statements.Statement:
+    """An agreement's statement (SPEC §8): whoever reads the agreement, a CUSTOMER its own."""
+    may_read(principal, AGREEMENTS)
+    own = _own_company(principal)
+    if own is not None and agreement.company_id != own:
+        raise NotFound("agreement", agreement.id)
+    return statements.statement(session, agreement=agreement, start=start, end=end)
 
 
 def time_entries(

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from accounting import agreements, batches, billing, clock, dates, drawdown, expiry
+from accounting import agreements, batches, billing, clock, dates, drawdown, expiry, ledger
 from accounting.errors import InsufficientBalance, InvalidInput
 from models import Lot, LotMovement, OutboxJob, TimeEntry
 from models.enums import Coverage, MovementKind
@@ -334,3 +334,56 @@ class TestAllowedDates:
         with pytest.raises(InvalidInput, match="a range of at most 5 years"):
             dates.check_range(dt.date(2020, 1, 1), dt.date(2025, 1, 2))
         dates.check_range(dt.date(2020, 1, 1), dt.date(2025, 1, 1))
+
+
+class TestReconciliationAsOfToday:
+    def test_the_books_view_future_purchases_in_none_of_the_figures(self, world) -> None:  # type: ignore[no-untyped-def]
+        session, rates = world
+        factories.chart_of_accounts(session)
+        today = clock.today()
+        block = factories.block_time_type(session, rates=rates, expire_after_months=1)
+        acme = factories.agreement(session, agreement_type=block, start=dates.years_from(today, -1))
+        # In effect a month ago, expired today: the books hold it until the expiry is recorded.
+        month_ago = today - dt.timedelta(days=40)
+        agreements.purchase_block(
+            session, agreement_id=acme.id, units=D("2"), unit_price=D("100.00"), effective_date=month_ago
+        )
+        # In effect today, and a block taking effect next week.
+        agreements.purchase_block(
+            session, agreement_id=acme.id, units=D("4"), unit_price=D("50.00"), effective_date=today
+        )
+        agreements.purchase_block(
+            session,
+            agreement_id=acme.id,
+            units=D("10"),
+            unit_price=D("90.00"),
+            effective_date=today + dt.timedelta(days=7),
+        )
+        log(session, rates, acme, "1", today + dt.timedelta(days=1))  # tomorrow's time: not today's books
+
+        rec = ledger.deferred_revenue_reconciliation(session)
+        assert (rec.ledger_balance, rec.unposted_activity, rec.agreements_total, rec.difference) == (
+            D("0.00"),
+            D("400.00"),
+            D("400.00"),
+            D("0.00"),
+        )
+        assert agreements.balance(session, acme).units_remaining == D("4.00")  # the customer's view
+
+        batch = batches.create_batch(session, through_date=today)
+        batches.post_batch(session, batch_id=batch.id)
+        rec = ledger.deferred_revenue_reconciliation(session)
+        assert (rec.ledger_balance, rec.unposted_activity, rec.agreements_total) == (
+            D("400.00"),
+            D("0.00"),
+            D("400.00"),
+        )
+
+        expiry.expire_blocks(session, as_of=today)
+        rec = ledger.deferred_revenue_reconciliation(session)
+        assert (rec.ledger_balance, rec.unposted_activity, rec.agreements_total, rec.difference) == (
+            D("400.00"),
+            D("-200.00"),
+            D("200.00"),
+            D("0.00"),
+        )
