@@ -391,7 +391,7 @@ def _bill_cycles(session: Session, renewals: list[_Renewal]) -> list[int]:
         [
             {
                 "agreement_id": r.agreement.id,
-                "source": LotSource.PURCHASE,
+                "source": LotSource.ALLOWANCE,
                 "addition_id": addition_id,
                 "units": r.allowance.units,
                 "unit_price": r.allowance.unit_price,

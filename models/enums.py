@@ -97,6 +97,8 @@ class RolloverPolicy(enum.StrEnum):
 class LotSource(enum.StrEnum):
     PURCHASE = "PURCHASE"
     ADJUSTMENT = "ADJUSTMENT"
+    # A recurring allowance's cycle (SPEC §9): bought and billed like a purchase.
+    ALLOWANCE = "ALLOWANCE"
 
 
 class MovementKind(enum.StrEnum):

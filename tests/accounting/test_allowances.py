@@ -21,6 +21,7 @@ from accounting import (
     expiry,
     ledger,
     notifications,
+    statements,
 )
 from accounting.allowances import AllowanceTerms
 from accounting.cycles import cycle_start, next_renewal
@@ -476,3 +477,74 @@ class TestExpiring:
         raised = check_expiring(session, today=dt.date(2026, 2, 26))
         # January's 10 carried units really expire on March 1; February's 10 would carry.
         assert [(n.units, n.expires_on) for n in raised] == [(D("10.00"), dt.date(2026, 3, 1))]
+
+
+def statement_lines(
+    session: Session, deal: Agreement, start: dt.date, end: dt.date
+) -> list[tuple[dt.date, str, Decimal, Decimal, Decimal, Decimal | None]]:
+    st = statements.statement(session, agreement=deal, start=start, end=end)
+    lines = [(x.date, x.kind.value, x.units, x.value, x.units_after, x.carried_units) for x in st.lines]
+    assert st.opening_units + sum(x.units for x in st.lines) == st.closing_units
+    assert st.opening_value + sum(x.value for x in st.lines) == st.closing_value
+    b = agreements.balance(session, deal, as_of=end)
+    assert (st.closing_units, st.closing_value) == (b.units_remaining, b.deferred_revenue)
+    return lines
+
+
+class TestStatements:
+    def test_capped_allowance_lines_on_each_cycle_start(self, session: Session) -> None:
+        rates, deal = setup(session, terms(RolloverPolicy.CAPPED, cap="5"))
+        work(session, rates, deal, dt.date(2026, 1, 10), "2")
+        renew(session, dt.date(2026, 2, 1))
+        work(session, rates, deal, dt.date(2026, 2, 10), "7")
+        renew(session, dt.date(2026, 4, 1))
+        feb, mar, apr = dt.date(2026, 2, 1), dt.date(2026, 3, 1), dt.date(2026, 4, 1)
+        assert statement_lines(session, deal, JAN, apr) == [
+            (JAN, "ALLOWANCE", D("10.00"), D("1000.00"), D("10.00"), None),
+            (dt.date(2026, 1, 10), "USAGE", D("-2.00"), D("-200.00"), D("8.00"), None),
+            (feb, "EXPIRY", D("-3.00"), D("-300.00"), D("5.00"), None),
+            (feb, "ROLLOVER", D("0.00"), D("0.00"), D("5.00"), D("5.00")),
+            (feb, "ALLOWANCE", D("10.00"), D("1000.00"), D("15.00"), None),
+            (dt.date(2026, 2, 10), "USAGE", D("-7.00"), D("-700.00"), D("8.00"), None),
+            (mar, "EXPIRY", D("-3.00"), D("-300.00"), D("5.00"), None),
+            (mar, "ROLLOVER", D("0.00"), D("0.00"), D("5.00"), D("5.00")),
+            (mar, "ALLOWANCE", D("10.00"), D("1000.00"), D("15.00"), None),
+            # February's carried 5 reach their end; March's lot carries 5 and loses 5.
+            (apr, "EXPIRY", D("-5.00"), D("-500.00"), D("10.00"), None),
+            (apr, "EXPIRY", D("-5.00"), D("-500.00"), D("5.00"), None),
+            (apr, "ROLLOVER", D("0.00"), D("0.00"), D("5.00"), D("5.00")),
+            (apr, "ALLOWANCE", D("10.00"), D("1000.00"), D("15.00"), None),
+        ]
+        # A range starting mid-history opens with what was carried.
+        assert statement_lines(session, deal, dt.date(2026, 2, 15), mar)[0] == (
+            mar,
+            "EXPIRY",
+            D("-3.00"),
+            D("-300.00"),
+            D("5.00"),
+            None,
+        )
+
+    def test_none_lists_the_expiry_and_no_rollover(self, session: Session) -> None:
+        rates, deal = setup(session, terms(RolloverPolicy.NONE, price="90.00"))
+        work(session, rates, deal, dt.date(2026, 1, 5), "4")
+        renew(session, dt.date(2026, 2, 1))
+        assert statement_lines(session, deal, JAN, dt.date(2026, 2, 1)) == [
+            (JAN, "ALLOWANCE", D("10.00"), D("900.00"), D("10.00"), None),
+            (dt.date(2026, 1, 5), "USAGE", D("-4.00"), D("-360.00"), D("6.00"), None),
+            (dt.date(2026, 2, 1), "EXPIRY", D("-6.00"), D("-540.00"), D("0.00"), None),
+            (dt.date(2026, 2, 1), "ALLOWANCE", D("10.00"), D("900.00"), D("10.00"), None),
+        ]
+
+    def test_all_carries_with_no_expiry_line_until_the_carried_units_end(self, session: Session) -> None:
+        _, deal = setup(session, terms(RolloverPolicy.ALL, price="33.33"))
+        renew(session, dt.date(2026, 3, 1))
+        feb, mar = dt.date(2026, 2, 1), dt.date(2026, 3, 1)
+        assert statement_lines(session, deal, JAN, mar) == [
+            (JAN, "ALLOWANCE", D("10.00"), D("333.30"), D("10.00"), None),
+            (feb, "ROLLOVER", D("0.00"), D("0.00"), D("10.00"), D("10.00")),
+            (feb, "ALLOWANCE", D("10.00"), D("333.30"), D("20.00"), None),
+            (mar, "EXPIRY", D("-10.00"), D("-333.30"), D("10.00"), None),
+            (mar, "ROLLOVER", D("0.00"), D("0.00"), D("10.00"), D("10.00")),
+            (mar, "ALLOWANCE", D("10.00"), D("333.30"), D("20.00"), None),
+        ]
