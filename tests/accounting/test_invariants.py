@@ -10,11 +10,30 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.orm import Session
 
-from accounting import agreements, batches, billing, clock, drawdown, expiry, ledger, mappings
+from accounting import (
+    agreements,
+    allowances,
+    batches,
+    billing,
+    catalog,
+    clock,
+    drawdown,
+    expiry,
+    ledger,
+    mappings,
+)
 from accounting.errors import InsufficientBalance
-from models import JournalLine, Lot, TimeEntry
+from models import Addition, AllowanceCycle, Invoice, JournalLine, Lot, TimeEntry
 from models.db import session_factory
-from models.enums import AccountType, ApplicationUnits, BillableOption, MappingKind
+from models.enums import (
+    AccountType,
+    ApplicationUnits,
+    BillableOption,
+    Cycle,
+    LotSource,
+    MappingKind,
+    RolloverPolicy,
+)
 from tests import factories
 from tests.conftest import reset_database
 
@@ -26,13 +45,13 @@ prices = st.integers(min_value=0, max_value=30000).map(lambda n: D(n) / 100)
 days = st.integers(min_value=0, max_value=120)
 
 operations = st.one_of(
-    st.tuples(st.just("purchase"), st.integers(0, 2), hundredths, prices, days),
+    st.tuples(st.just("purchase"), st.integers(0, 3), hundredths, prices, days),
     st.tuples(
-        st.just("adjust"), st.integers(0, 2), st.integers(-800, 800).filter(bool).map(lambda n: D(n) / 100)
+        st.just("adjust"), st.integers(0, 3), st.integers(-800, 800).filter(bool).map(lambda n: D(n) / 100)
     ),
     st.tuples(
         st.just("time"),
-        st.integers(0, 2),
+        st.integers(0, 3),
         hundredths,
         st.sampled_from(["remote", "after_hours"]),
         st.sampled_from(list(BillableOption)),
@@ -42,6 +61,7 @@ operations = st.one_of(
     st.tuples(st.just("expire"), days),
     st.tuples(st.just("bill"), days),
     st.tuples(st.just("batch"), days),
+    st.tuples(st.just("renew"), days),
 )
 
 
@@ -69,6 +89,15 @@ def check_invariants(session: Session, deals: list) -> None:  # type: ignore[typ
         assert b.units_remaining == b.units_purchased - b.units_applied - b.units_expired
         assert b.units_remaining >= 0
     assert ledger.deferred_revenue_reconciliation(session).difference == 0
+    # One lot and one invoice per allowance cycle, however often renewal ran.
+    cycles = session.execute(select(AllowanceCycle.agreement_id, AllowanceCycle.start)).all()
+    assert len(cycles) == len(set(cycles))
+    assert session.scalar(
+        select(func.count(Invoice.id))
+        .join(Addition, Addition.invoice_id == Invoice.id)
+        .join(Lot, Lot.addition_id == Addition.id)
+        .where(Lot.source == LotSource.ALLOWANCE)
+    ) == len(cycles)
 
 
 def replay(engine: Engine, ops: list) -> None:  # type: ignore[type-arg]
@@ -112,6 +141,26 @@ def _replay(session: Session, ops: list) -> None:  # type: ignore[type-arg]
         factories.agreement(session, agreement_type=at_purchase, identifier="INITECH", start=START),
     ]
     deals[1].allow_overruns = False
+    # A monthly allowance (SPEC §9) at an odd price: 8 h, up to 3 carried for 2 cycles.
+    umbrella = catalog.create_company(session, identifier="UMBRELLA", name="Umbrella")
+    deals.append(
+        allowances.create_agreement_with_allowance(
+            session,
+            company_id=umbrella.id,
+            agreement_type_id=hours_type.id,
+            name="Umbrella monthly hours",
+            start_date=START,
+            today=START,
+            allowance=allowances.AllowanceTerms(
+                cycle=Cycle.MONTHLY,
+                units=D("8"),
+                unit_price=D("37.77"),
+                rollover=RolloverPolicy.CAPPED,
+                rollover_cap=D("3"),
+                rollover_cycles=2,
+            ),
+        )
+    )
     session.flush()
     for op in ops:
         kind = op[0]
@@ -167,6 +216,8 @@ def _replay(session: Session, ops: list) -> None:  # type: ignore[type-arg]
                 )
         elif kind == "expire":
             expiry.expire_blocks(session, as_of=START + dt.timedelta(days=op[1] * 2))
+        elif kind == "renew":
+            allowances.renew_allowances(session, as_of=START + dt.timedelta(days=op[1] * 2))
         elif kind == "bill":
             billing.run_billing(session, through_date=START + dt.timedelta(days=op[1]))
         elif kind == "batch":
