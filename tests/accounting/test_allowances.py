@@ -31,7 +31,10 @@ from models import (
     Agreement,
     AgreementType,
     AllowanceCycle,
+    GLAccount,
     Invoice,
+    JournalEntry,
+    JournalLine,
     Lot,
     LotMovement,
     Notification,
@@ -143,6 +146,19 @@ def expiries(session: Session, agreement: Agreement) -> list[tuple[dt.date, Deci
 def remaining(session: Session, agreement: Agreement, on: dt.date) -> tuple[Decimal, Decimal]:
     b = agreements.balance(session, agreement, as_of=on)
     return b.units_remaining, b.deferred_revenue
+
+
+def postings_on(session: Session, day: dt.date) -> list[tuple[str, str, Decimal, Decimal]]:
+    """(source type, account code, debit, credit) of every journal line dated `day`."""
+    return sorted(
+        (source, code, debit, credit)
+        for source, code, debit, credit in session.execute(
+            select(JournalEntry.source_type, GLAccount.code, JournalLine.debit, JournalLine.credit)
+            .join(JournalLine, JournalLine.entry_id == JournalEntry.id)
+            .join(GLAccount, GLAccount.id == JournalLine.account_id)
+            .where(JournalEntry.date == day)
+        )
+    )
 
 
 def post_everything(session: Session, through: dt.date) -> dict[str, tuple[Decimal, Decimal]]:
@@ -262,6 +278,14 @@ class TestCappedRollover:
         assert trial["2400"] == (D("0.00"), D("1500.00"))
         assert trial["4000"] == (D("0.00"), D("900.00"))
         assert trial["4200"] == (D("0.00"), D("1600.00"))
+        # A cycle start posts its purchase and the breakage of what did not carry, dated the start;
+        # the carry itself posts nothing.
+        assert postings_on(session, dt.date(2026, 2, 1)) == [
+            ("INVOICE", "1100", D("1000.00"), D("0.00")),
+            ("INVOICE", "2400", D("0.00"), D("1000.00")),
+            ("LOT_EXPIRY", "2400", D("300.00"), D("0.00")),
+            ("LOT_EXPIRY", "4200", D("0.00"), D("300.00")),
+        ]
         assert ledger.deferred_revenue_reconciliation(session).difference == D("0.00")
 
 
@@ -275,6 +299,7 @@ class TestNoneAndAll:
             (dt.date(2026, 3, 1), D("10.00"), D("900.00")),
         ]
         assert remaining(session, deal, dt.date(2026, 3, 1)) == (D("10.00"), D("900.00"))
+        assert purchase_invoices(session, deal) == [(dt.date(2026, m, 1), D("900.00")) for m in (1, 2, 3)]
         trial = post_everything(session, dt.date(2026, 3, 1))
         assert trial["2400"] == (D("0.00"), D("900.00"))
         assert trial["4200"] == (D("0.00"), D("1440.00"))
@@ -297,7 +322,18 @@ class TestNoneAndAll:
         renew(session, dt.date(2026, 4, 1))
         assert expiries(session, deal) == [(dt.date(2026, 4, 1), D("7.50"), D("249.98"))]
         assert remaining(session, deal, dt.date(2026, 4, 1)) == (D("30.00"), D("999.90"))
+        assert purchase_invoices(session, deal) == [(dt.date(2026, m, 1), D("333.30")) for m in (1, 2, 3, 4)]
         trial = post_everything(session, dt.date(2026, 4, 1))
+        # The carried units reached their end on April 1: breakage, dated then (with April's
+        # purchase, and the usage invoice of the billing run through April 1).
+        assert postings_on(session, dt.date(2026, 4, 1)) == [
+            ("INVOICE", "1100", D("333.30"), D("0.00")),
+            ("INVOICE", "2400", D("0.00"), D("333.30")),
+            ("INVOICE", "2400", D("83.32"), D("0.00")),
+            ("INVOICE", "4000", D("0.00"), D("83.32")),
+            ("LOT_EXPIRY", "2400", D("249.98"), D("0.00")),
+            ("LOT_EXPIRY", "4200", D("0.00"), D("249.98")),
+        ]
         # 4 x 333.30 bought, 2.5 h used (83.32 = 333.30 - round(7.5 x 33.33)), 249.98 broken.
         assert trial["2400"] == (D("0.00"), D("999.90"))
         assert trial["4200"] == (D("0.00"), D("249.98"))

@@ -16,6 +16,12 @@ query($id: ID!) {
     allowance { cycle units unitPrice rollover rolloverCap rolloverCycles nextRenewal }
     lots { effectiveDate expiresOn unitsRemaining unitPrice }
     invoices { kind date total }
+    statement(from: "2026-08-31", to: "2026-10-31") {
+      openingUnits
+      lines { date kind units value unitsAfter carriedUnits }
+      closingUnits
+      closingValue
+    }
   }
 }
 """
@@ -89,6 +95,18 @@ class TestAllowanceAgreements:
             {"kind": "PREPAID_PURCHASE", "date": d, "total": "1200.00"}
             for d in ("2026-08-31", "2026-09-30", "2026-10-31")
         ]
+        line = ("date", "kind", "units", "value", "unitsAfter", "carriedUnits")
+        assert [tuple(x[k] for k in line) for x in data["statement"]["lines"]] == [
+            ("2026-08-31", "ALLOWANCE", "10.00", "1200.00", "10.00", None),
+            ("2026-09-30", "EXPIRY", "-6.00", "-720.00", "4.00", None),
+            ("2026-09-30", "ROLLOVER", "0.00", "0.00", "4.00", "4.00"),
+            ("2026-09-30", "ALLOWANCE", "10.00", "1200.00", "14.00", None),
+            ("2026-10-31", "EXPIRY", "-4.00", "-480.00", "10.00", None),
+            ("2026-10-31", "EXPIRY", "-6.00", "-720.00", "4.00", None),
+            ("2026-10-31", "ROLLOVER", "0.00", "0.00", "4.00", "4.00"),
+            ("2026-10-31", "ALLOWANCE", "10.00", "1200.00", "14.00", None),
+        ]
+        assert (data["statement"]["closingUnits"], data["statement"]["closingValue"]) == ("14.00", "1680.00")
         assert data["lots"] == [
             {
                 "effectiveDate": "2026-08-31",
