@@ -1,4 +1,8 @@
-"""Hypothesis: random histories never put the books or the balances out of line."""
+"""Hypothesis: random histories never put the books, the balances or the statements out of line.
+
+Histories have blocks taking effect on random dates, time logged on any date (back-dated
+after later entries, on the day a lot takes effect or expires), expiry run on a lot's
+expiresOn; after every step every statement adds up (SPEC §8)."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, func, or_, select
+from sqlalchemy import Engine, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from accounting import (
@@ -21,9 +25,10 @@ from accounting import (
     expiry,
     ledger,
     mappings,
+    statements,
 )
 from accounting.errors import InsufficientBalance
-from models import Addition, AllowanceCycle, Invoice, JournalLine, Lot, TimeEntry
+from models import Addition, Agreement, AllowanceCycle, Invoice, JournalLine, Lot, LotMovement, TimeEntry
 from models.db import session_factory
 from models.enums import (
     AccountType,
@@ -32,6 +37,7 @@ from models.enums import (
     Cycle,
     LotSource,
     MappingKind,
+    MovementKind,
     RolloverPolicy,
 )
 from tests import factories
@@ -57,8 +63,14 @@ operations = st.one_of(
         st.sampled_from(list(BillableOption)),
         days,
     ),
-    st.tuples(st.just("reverse"), st.integers(0, 50)),
+    st.tuples(st.just("reverse"), st.integers(0, 50), st.integers(0, 30)),
     st.tuples(st.just("expire"), days),
+    # Time on the very day a lot takes effect or expires, and expiry run on a lot's expiresOn.
+    st.tuples(
+        st.just("edge"), st.integers(0, 3), st.integers(0, 20), st.sampled_from(["effective", "expires"])
+    ),
+    st.tuples(st.just("expire_on_day"), st.integers(0, 20)),
+    st.tuples(st.just("statement"), st.integers(0, 3), st.integers(-5, 200), st.integers(0, 90)),
     st.tuples(st.just("bill"), days),
     st.tuples(st.just("batch"), days),
     st.tuples(st.just("renew"), days),
@@ -98,6 +110,40 @@ def check_invariants(session: Session, deals: list) -> None:  # type: ignore[typ
         .join(Lot, Lot.addition_id == Addition.id)
         .where(Lot.source == LotSource.ALLOWANCE)
     ) == len(cycles)
+    # Covered time drew only lots in effect on its date (SPEC §8).
+    outside = session.scalar(
+        select(func.count(LotMovement.id))
+        .join(Lot, Lot.id == LotMovement.lot_id)
+        .where(
+            LotMovement.kind == MovementKind.USAGE,
+            or_(
+                LotMovement.date < Lot.effective_date,
+                and_(Lot.expires_on.is_not(None), LotMovement.date >= Lot.expires_on),
+            ),
+        )
+    )
+    assert outside == 0
+    for deal in deals:
+        check_statement(session, deal, START - dt.timedelta(days=3), clock.today())
+
+
+def check_statement(session: Session, deal: Agreement, start: dt.date, end: dt.date) -> None:
+    """opening + lines = closing in units and value, each line's unitsAfter, both ends balances."""
+    found = statements.statement(session, agreement=deal, start=start, end=end)
+    opening = agreements.balance(session, deal, as_of=start - dt.timedelta(days=1))
+    closing = agreements.balance(session, deal, as_of=end)
+    assert (found.opening_units, found.opening_value) == (opening.units_remaining, opening.deferred_revenue)
+    assert (found.closing_units, found.closing_value) == (closing.units_remaining, closing.deferred_revenue)
+    units, value, last = found.opening_units, found.opening_value, start
+    for line in found.lines:
+        assert start <= last <= line.date <= end
+        units, value, last = units + line.units, value + line.value, line.date
+        assert line.units_after == units
+        assert units >= 0
+    assert (units, value) == (found.closing_units, found.closing_value)
+    for b in (opening, closing):
+        assert b.units_remaining == b.units_purchased - b.units_applied - b.units_expired
+        assert b.units_remaining >= 0 and b.units_scheduled >= 0
 
 
 def replay(engine: Engine, ops: list) -> None:  # type: ignore[type-arg]
@@ -209,15 +255,46 @@ def _replay(session: Session, ops: list) -> None:  # type: ignore[type-arg]
                 select(TimeEntry).where(TimeEntry.reversed.is_(False)).order_by(TimeEntry.id)
             ).all()
             if entries:
+                entry = entries[op[1] % len(entries)]
                 drawdown.reverse_time_entry(
-                    session,
-                    time_entry_id=entries[op[1] % len(entries)].id,
-                    today=START + dt.timedelta(days=60),
+                    session, time_entry_id=entry.id, today=entry.date + dt.timedelta(days=op[2])
                 )
         elif kind == "expire":
             expiry.expire_blocks(session, as_of=START + dt.timedelta(days=op[1] * 2))
         elif kind == "renew":
             allowances.renew_allowances(session, as_of=START + dt.timedelta(days=op[1] * 2))
+        elif kind == "edge":
+            _, which, index, edge = op
+            lots = session.scalars(
+                select(Lot).where(Lot.agreement_id == deals[which].id).order_by(Lot.id)
+            ).all()
+            if lots:
+                lot = lots[index % len(lots)]
+                day = lot.effective_date if edge == "effective" else lot.expires_on
+                if day is not None and day <= clock.today():
+                    try:
+                        with session.begin_nested():
+                            drawdown.log_time(
+                                session,
+                                company_id=deals[which].company_id,
+                                agreement_id=deals[which].id,
+                                work_type_id=rates.remote.id,
+                                work_role_id=rates.engineer.id,
+                                date=day,
+                                hours=D("0.5"),
+                            )
+                    except InsufficientBalance:
+                        assert which == 1
+        elif kind == "expire_on_day":
+            dated = session.scalars(
+                select(Lot.expires_on).where(Lot.expires_on.is_not(None)).order_by(Lot.id)
+            ).all()
+            if dated:
+                expiry.expire_blocks(session, as_of=dated[op[1] % len(dated)])
+        elif kind == "statement":
+            _, which, first, length = op
+            start = START + dt.timedelta(days=first)
+            check_statement(session, deals[which], start, start + dt.timedelta(days=length))
         elif kind == "bill":
             billing.run_billing(session, through_date=START + dt.timedelta(days=op[1]))
         elif kind == "batch":
