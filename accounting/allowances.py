@@ -460,7 +460,8 @@ def _after_renewal(session: Session, renewed: list[Agreement], as_of: dt.date) -
         ],
     )
     session.flush()
-    check_expiring(session, today=as_of, agreement_ids=[a.id for a in renewed])
+    # As of today: a back-dated renewal does not warn of lots that have already ended.
+    check_expiring(session, today=clock.today(), agreement_ids=[a.id for a in renewed])
 
 
 def _chunks(items: list[str], size: int = 900) -> Iterable[list[str]]:

@@ -72,7 +72,7 @@ def expire_blocks(session: Session, *, as_of: dt.date) -> list[LotMovement]:
     ):
         agreement.status = AgreementStatus.EXPIRED
     session.flush()
-    check_expiring(session, today=as_of)
+    check_expiring(session, today=clock.today())
     if agreement_ids:
         expired = list(
             session.scalars(

@@ -159,6 +159,7 @@ OPERATIONS = [
     ),
     Operation("runBilling", 'mutation { runBilling(throughDate: "2026-01-31") }', BACK_OFFICE),
     Operation("expireBlocks", 'mutation { expireBlocks(asOf: "2026-01-31") }', BACK_OFFICE),
+    Operation("renewAllowances", 'mutation { renewAllowances(asOf: "2026-01-31") }', BACK_OFFICE),
     Operation(
         "postJournalBatch",
         'mutation { postJournalBatch(throughDate: "2026-01-31") { id status } }',

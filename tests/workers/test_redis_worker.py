@@ -7,7 +7,6 @@ process serves the whole module; the fault tests (test_faults.py) start their ow
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 import time
@@ -18,10 +17,11 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from accounting import jobs
+from accounting import clock, jobs
+from accounting.cycles import cycle_start
 from models import AllowanceCycle, JournalBatch, JournalEntry, Notification, NotificationDelivery, Webhook
 from models.db import get_engine
-from models.enums import BatchStatus
+from models.enums import BatchStatus, Cycle
 from models.settings import Settings
 from tests.workers import scenarios
 from tests.workers.conftest import (
@@ -114,20 +114,26 @@ class TestAllowancesWithARedisWorker:
     def test_a_renewal_run_renews_the_due_cycles_and_warns_once_of_expiring_hours(
         self, api: Engine, webhook: WebhookServer
     ) -> None:
-        shop = scenarios.allowance_agreement(api, webhook_url=webhook.url, expiry_warning_days=31)
+        today = clock.today()
+        start = cycle_start(today, Cycle.MONTHLY, -2)
+        shop = scenarios.allowance_agreement(
+            api, start=start, webhook_url=webhook.url, expiry_warning_days=31
+        )
 
-        scenarios.enqueue(api, jobs.RENEW_ALLOWANCES, as_of="2026-11-30")
-        scenarios.enqueue(api, jobs.RENEW_ALLOWANCES, as_of="2026-11-30")
+        scenarios.enqueue(api, jobs.RENEW_ALLOWANCES, as_of=today.isoformat())
+        scenarios.enqueue(api, jobs.RENEW_ALLOWANCES, as_of=today.isoformat())
 
         wait_until(lambda: webhook.received, what="the EXPIRING webhook")
         wait_settled(api)
         time.sleep(0.3)  # room for a duplicate to show up, were there one
+        # Only the current cycle's lot is still to expire (rollover NONE: all of its 10 h).
         (post,) = webhook.received
+        ends = cycle_start(start, Cycle.MONTHLY, 3)
         assert (post.json["kind"], post.json["units"], post.json["unit"], post.json["expiresOn"]) == (
             "EXPIRING",
             "10.00",
             "HOURS",
-            "2026-12-30",
+            ends.isoformat(),
         )
         with Session(api) as session:
             starts = session.scalars(
@@ -135,4 +141,4 @@ class TestAllowancesWithARedisWorker:
                 .where(AllowanceCycle.agreement_id == shop.agreement_id)
                 .order_by(AllowanceCycle.number)
             ).all()
-        assert list(starts) == [dt.date(2026, 9, 30), dt.date(2026, 10, 30), dt.date(2026, 11, 30)]
+        assert list(starts) == [cycle_start(start, Cycle.MONTHLY, n) for n in range(3)]
