@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Select, case, func, select, type_coerce
+from sqlalchemy import BigInteger, ColumnElement, Select, bindparam, case, func, select, type_coerce
 from sqlalchemy.orm import Session, selectinload
 
 from accounting import clock, jobs
@@ -410,18 +410,9 @@ def _sum_units(kind: MovementKind) -> Any:
     )
 
 
-def lots_on(session: Session, agreement_ids: Sequence[int], day: dt.date) -> dict[int, list[LotOnDate]]:
-    """Every lot of the agreements as it stood at the end of `day`, FIFO order, in ONE
-    statement: each lot joined with the sums, per kind, of its movements dated after
-    `day` (index lot_id, date), which are added back to its current counters."""
-    found: dict[int, list[LotOnDate]] = {i: [] for i in agreement_ids}
-    for on in lots_selected_on(session, select(Lot.id).where(Lot.agreement_id.in_(agreement_ids)), day):
-        found[on.lot.agreement_id].append(on)
-    return found
-
-
-def lots_selected_on(session: Session, lot_ids: Select[int], day: dt.date) -> list[LotOnDate]:
-    """The lots whose ids `lot_ids` selects, as they stood at the end of `day` (see lots_on)."""
+def _lots_on_statement(lots: ColumnElement[bool]) -> Select[Any]:
+    """The lots that `lots` selects, each with the sums per kind of its movements dated
+    after the bound "day"."""
     later = (
         select(
             LotMovement.lot_id.label("lot_id"),
@@ -431,18 +422,42 @@ def lots_selected_on(session: Session, lot_ids: Select[int], day: dt.date) -> li
             _sum_units(MovementKind.WRITE_OFF).label("write_off"),
             _sum_units(MovementKind.REFUND).label("refund"),
         )
-        .where(LotMovement.lot_id.in_(lot_ids), LotMovement.date > day)
+        .where(LotMovement.lot_id.in_(select(Lot.id).where(lots)), LotMovement.date > bindparam("day"))
         .group_by(LotMovement.lot_id)
         .subquery()
     )
-    stmt = (
+    return (
         select(Lot, later.c.usage, later.c.reversal, later.c.expiry, later.c.write_off, later.c.refund)
         .outerjoin(later, later.c.lot_id == Lot.id)
-        .where(Lot.id.in_(lot_ids))
+        .where(lots)
         .order_by(Lot.effective_date, Lot.id)
     )
+
+
+# Built once: a balance check is the hottest read, and building this statement cost more
+# than running it.
+_LOTS_OF_AGREEMENTS_ON = _lots_on_statement(Lot.agreement_id.in_(bindparam("agreement_ids", expanding=True)))
+
+
+def lots_on(session: Session, agreement_ids: Sequence[int], day: dt.date) -> dict[int, list[LotOnDate]]:
+    """Every lot of the agreements as it stood at the end of `day`, FIFO order, in ONE
+    statement: each lot joined with the sums, per kind, of its movements dated after
+    `day` (index lot_id, date), which are added back to its current counters."""
+    found: dict[int, list[LotOnDate]] = {i: [] for i in agreement_ids}
+    rows = session.execute(_LOTS_OF_AGREEMENTS_ON, {"agreement_ids": list(agreement_ids), "day": day})
+    for on in _on_date(rows, day):
+        found[on.lot.agreement_id].append(on)
+    return found
+
+
+def lots_selected_on(session: Session, lots: ColumnElement[bool], day: dt.date) -> list[LotOnDate]:
+    """The lots that the condition `lots` selects, as they stood at the end of `day` (see lots_on)."""
+    return _on_date(session.execute(_lots_on_statement(lots), {"day": day}), day)
+
+
+def _on_date(rows: Iterable[Any], day: dt.date) -> list[LotOnDate]:
     found: list[LotOnDate] = []
-    for lot, *sums in session.execute(stmt):
+    for lot, *sums in rows:
         usage, reversal, expiry, write_off, refund = (from_hundredths(v) if v else ZERO for v in sums)
         found.append(
             LotOnDate(

@@ -93,12 +93,10 @@ def deferred_revenue_reconciliation(session: Session, *, today: dt.date | None =
     revenue at purchase.
     """
     day = today or clock.today()
-    reversing = (
-        select(Lot.id)
-        .join(Agreement, Agreement.id == Lot.agreement_id)
-        .join(AgreementType, AgreementType.id == Agreement.agreement_type_id)
-        .where(AgreementType.reverse_revenue_when_applied.is_(True), Lot.effective_date <= day)
-    )
+    reversing_types = select(AgreementType.id).where(AgreementType.reverse_revenue_when_applied.is_(True))
+    reversing = Lot.agreement_id.in_(
+        select(Agreement.id).where(Agreement.agreement_type_id.in_(reversing_types))
+    ) & (Lot.effective_date <= day)
     reversing_lots = lots_selected_on(session, reversing, day)
     agreements_total = sum((paid_value(on.remaining, on.lot.unit_price) for on in reversing_lots), ZERO)
     deferred_accounts = sorted(

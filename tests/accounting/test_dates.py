@@ -387,3 +387,33 @@ class TestReconciliationAsOfToday:
             D("200.00"),
             D("0.00"),
         )
+
+
+class TestCancellation:
+    def test_a_refund_leaves_out_expired_units_and_includes_units_not_yet_in_effect(self, world) -> None:  # type: ignore[no-untyped-def]
+        session, rates = world
+        today = clock.today()
+        block = factories.block_time_type(session, rates=rates, expire_after_months=1)
+        acme = factories.agreement(session, agreement_type=block, start=dates.years_from(today, -1))
+        agreements.purchase_block(
+            session,
+            agreement_id=acme.id,
+            units=D("3"),
+            unit_price=D("100.00"),
+            effective_date=today - dt.timedelta(days=45),
+        )
+        agreements.purchase_block(
+            session, agreement_id=acme.id, units=D("2"), unit_price=D("120.00"), effective_date=today
+        )
+        agreements.purchase_block(
+            session,
+            agreement_id=acme.id,
+            units=D("1"),
+            unit_price=D("90.00"),
+            effective_date=today + dt.timedelta(days=3),
+        )
+        agreements.cancel_agreement(session, agreement_id=acme.id, refund_unused=True)
+        refunded = session.scalars(
+            select(LotMovement.units).where(LotMovement.kind == MovementKind.REFUND).order_by(LotMovement.id)
+        ).all()
+        assert refunded == [D("2.00"), D("1.00")]  # the expired 3 h stay for the expiry job (breakage)
