@@ -140,8 +140,10 @@ class TestBusinessTimeZone:
         assert run_due(db, at=AT, now=dt.datetime(2026, 11, 23, 13, 30, tzinfo=dt.UTC), zone=auckland) == [
             "billing:2026-11-24",
             "expiry:2026-11-24",
+            "allowances:2026-11-24",
         ]
         assert scheduled(db) == [
             (jobs.RUN_BILLING, {"through_date": "2026-11-23"}),
             (jobs.EXPIRE_BLOCKS, {"as_of": "2026-11-24"}),
+            (jobs.RENEW_ALLOWANCES, {"as_of": "2026-11-24"}),
         ]
