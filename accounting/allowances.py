@@ -275,7 +275,7 @@ def _renew_chunk(session: Session, agreement_ids: list[int], as_of: dt.date) -> 
             r.allowance.next_renewal = r.following
         session.flush()
         todo = [r.agreement.id for r in renewals if due(r.agreement.id)]
-    _after_renewal(session, [agreements[i] for i in sorted({c.agreement_id for c in renewed})], as_of)
+    _after_renewal(session, [agreements[i] for i in sorted({c.agreement_id for c in renewed})], terms)
     return renewed
 
 
@@ -421,13 +421,16 @@ def _bill_cycles(session: Session, renewals: list[_Renewal]) -> list[int]:
     return lot_ids
 
 
-def _after_renewal(session: Session, renewed: list[Agreement], as_of: dt.date) -> None:
+def _after_renewal(session: Session, renewed: list[Agreement], terms: dict[int, Allowance]) -> None:
     """A new cycle re-arms the low-balance alerts, as a purchase does (SPEC §5, §9): an
     agreement alerted in this crossing that is back above its threshold starts a new
     one. Agreements with a threshold get the notifications job's evaluation (a cycle's
-    expiry may outweigh its new units), and the change is checked for EXPIRING."""
+    expiry may outweigh its new units) once they are up to date: one created back-dated
+    has nothing in effect today until it has caught up, which is no low balance to
+    announce. The change is checked for EXPIRING."""
     if not renewed:
         return
+    today = clock.today()
     keys = {
         alert_key(kind, a): a
         for a in renewed
@@ -454,14 +457,17 @@ def _after_renewal(session: Session, renewed: list[Agreement], as_of: dt.date) -
         [
             {"agreement_id": a.id}
             for a in renewed
-            if a.low_balance_threshold is not None
-            or types[a.agreement_type_id].low_balance_threshold is not None
-            or types[a.agreement_type_id].low_balance_percent is not None
+            if not (terms[a.id].next_renewal <= today and renews(a, terms[a.id].next_renewal))
+            and (
+                a.low_balance_threshold is not None
+                or types[a.agreement_type_id].low_balance_threshold is not None
+                or types[a.agreement_type_id].low_balance_percent is not None
+            )
         ],
     )
     session.flush()
     # As of today: a back-dated renewal does not warn of lots that have already ended.
-    check_expiring(session, today=clock.today(), agreement_ids=[a.id for a in renewed])
+    check_expiring(session, today=today, agreement_ids=[a.id for a in renewed])
 
 
 def _chunks(items: list[str], size: int = 900) -> Iterable[list[str]]:

@@ -126,7 +126,9 @@ class TestAllowancesWithARedisWorker:
         wait_until(lambda: webhook.received, what="the EXPIRING webhook")
         wait_settled(api)
         time.sleep(0.3)  # room for a duplicate to show up, were there one
-        # Only the current cycle's lot is still to expire (rollover NONE: all of its 10 h).
+        # Only the current cycle's lot is still to expire (rollover NONE: all of its 10 h), and
+        # the agreement, created behind its cycles, was not announced as depleted meanwhile.
+        assert [r.json["kind"] for r in webhook.received] == ["EXPIRING"]
         (post,) = webhook.received
         ends = cycle_start(start, Cycle.MONTHLY, 3)
         assert (post.json["kind"], post.json["units"], post.json["unit"], post.json["expiresOn"]) == (
