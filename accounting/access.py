@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from accounting.errors import Forbidden, InvalidInput, Unauthenticated
+from accounting.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from accounting.validation import require_text
 from models import ApiToken, Company
 from models.enums import Role
@@ -51,9 +51,9 @@ def create_token(
     if company_identifier is not None:
         company_id = session.scalar(select(Company.id).where(Company.identifier == company_identifier))
         if company_id is None:
-            raise InvalidInput(f"company {company_identifier} not found")
+            raise NotFound("company", company_identifier)
     elif company_id is not None and session.get(Company, company_id) is None:
-        raise InvalidInput(f"company {company_id} not found")
+        raise NotFound("company", company_id)
     if role is Role.CUSTOMER and company_id is None:
         raise InvalidInput("a CUSTOMER token must name its company")
     if role is not Role.CUSTOMER and company_id is not None:
@@ -74,12 +74,190 @@ def authenticate(session: Session, secret: str | None) -> Principal:
     return Principal(token_id=token.id, name=token.name, role=token.role, company_id=token.company_id)
 
 
-# What each role may do beyond reading its own data (SPEC §6).
+# --- the permission table (SPEC §6, part "visibility"; CONVENTIONS.md says how to extend it) ---
+#
+# Every check of who may do or see what reads the tables below and nothing else:
+# accounting.queries (root lists, lookups and the batch loaders), api.transaction
+# (every mutation), the document check in api.visibility (every field of every
+# document, however deeply nested, before execution) and the resolvers of fields
+# hidden as null. A role missing from a set is refused.
+
+EVERYONE = frozenset(Role)
 STAFF = frozenset({Role.ADMIN, Role.ACCOUNTANT, Role.TECHNICIAN})
 BACK_OFFICE = frozenset({Role.ADMIN, Role.ACCOUNTANT})
 ADMINS = frozenset({Role.ADMIN})
+CUSTOMER_READS = BACK_OFFICE | {Role.CUSTOMER}  # back office, and a customer its own
+
+# What the rules in accounting/ read, by name (accounting.queries.may_read).
+COMPANIES = "companies"
+CATALOG = "work types, work roles and agreement types"
+AGREEMENTS = "agreements"
+TIME = "time entries"
+INVOICES = "invoices"
+NOTIFICATIONS = "notifications"
+LEDGER = "the ledger"
+AUDIT = "the audit trail"
+JOBS = "jobs"
+ACCESS = "tokens and webhooks"
+
+# TECHNICIAN reads companies, agreements, the catalog and time; CUSTOMER its own
+# company's agreements, time, invoices and notifications; ACCOUNTANT and ADMIN all.
+READERS: dict[str, frozenset[Role]] = {
+    COMPANIES: EVERYONE,
+    CATALOG: STAFF,
+    AGREEMENTS: EVERYONE,
+    TIME: EVERYONE,
+    INVOICES: CUSTOMER_READS,
+    NOTIFICATIONS: CUSTOMER_READS,
+    LEDGER: BACK_OFFICE,
+    AUDIT: BACK_OFFICE,
+    JOBS: ADMINS,
+    ACCESS: ADMINS,
+}
+
+# Root operations (query and mutation fields, by their GraphQL names): who may call them.
+OPERATIONS: dict[str, frozenset[Role]] = {
+    # queries
+    "me": EVERYONE,
+    "companies": READERS[COMPANIES],
+    "company": READERS[COMPANIES],
+    "workTypes": READERS[CATALOG],
+    "workRoles": READERS[CATALOG],
+    "agreementTypes": READERS[CATALOG],
+    "agreements": READERS[AGREEMENTS],
+    "agreement": READERS[AGREEMENTS],
+    "timeEntries": READERS[TIME],
+    "invoices": READERS[INVOICES],
+    "notifications": READERS[NOTIFICATIONS],
+    "glAccounts": READERS[LEDGER],
+    "glMappings": READERS[LEDGER],
+    "journalBatches": READERS[LEDGER],
+    "journalBatch": READERS[LEDGER],
+    "trialBalance": READERS[LEDGER],
+    "deferredRevenueReconciliation": READERS[LEDGER],
+    "auditTrail": READERS[AUDIT],
+    "jobs": READERS[JOBS],
+    "failedJobs": READERS[JOBS],
+    # mutations: ACCOUNTANT all but tokens, TECHNICIAN logs and reverses time, CUSTOMER nothing
+    "createCompany": BACK_OFFICE,
+    "createWorkType": BACK_OFFICE,
+    "createWorkRole": BACK_OFFICE,
+    "createGlAccount": BACK_OFFICE,
+    "setGlMapping": BACK_OFFICE,
+    "postJournalBatch": BACK_OFFICE,
+    "createAgreementType": BACK_OFFICE,
+    "createAgreement": BACK_OFFICE,
+    "cancelAgreement": BACK_OFFICE,
+    "purchaseBlock": BACK_OFFICE,
+    "adjustAgreement": BACK_OFFICE,
+    "expireBlocks": BACK_OFFICE,
+    "renewAllowances": BACK_OFFICE,
+    "runBilling": BACK_OFFICE,
+    "registerWebhook": BACK_OFFICE,
+    "logTime": STAFF,
+    "reverseTimeEntry": STAFF,
+    "createApiToken": ADMINS,
+    # the HTTP probes /metrics and /readyz (api.app): operators only, never a customer
+    "metrics and readiness": ADMINS,
+    # declared ahead for the parts in flight (time, admin): staff only
+    "rollforward": READERS[LEDGER],
+    "closePeriod": BACK_OFFICE,
+    "apiTokens": READERS[ACCESS],
+    "webhooks": BACK_OFFICE,
+}
+
+# Object types that only some roles may read wherever they are reached, at the root or
+# through nesting (an invoice's `batch`, say). The MSP's accounting is never a customer's.
+TYPES: dict[str, frozenset[Role]] = {
+    "JournalBatch": READERS[LEDGER],
+    "JournalEntry": READERS[LEDGER],
+    "JournalLine": READERS[LEDGER],
+    "GLAccount": READERS[LEDGER],
+    "GLMapping": READERS[LEDGER],
+    "TrialBalanceRow": READERS[LEDGER],
+    "DeferredRevenueReconciliation": READERS[LEDGER],
+    "AuditEntry": READERS[AUDIT],
+    "Job": READERS[JOBS],
+    "Webhook": BACK_OFFICE,
+    "ApiTokenSecret": READERS[ACCESS],
+    "Invoice": READERS[INVOICES],
+    "InvoiceLine": READERS[INVOICES],
+    "Notification": READERS[NOTIFICATIONS],
+    # declared ahead for the parts in flight
+    "Rollforward": READERS[LEDGER],
+    "RollforwardRow": READERS[LEDGER],
+    "NotificationDelivery": STAFF,
+    "ApiToken": READERS[ACCESS],
+}
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    """Who may read one field of a type others may read; the rest get FORBIDDEN, or null if `as_null`."""
+
+    readers: frozenset[Role]
+    as_null: bool = False
+
+
+# Single fields ("Type.field") narrower than their type. A nullable field hidden as null
+# (internalNotes) reads like an empty one; every other hidden field is FORBIDDEN.
+FIELDS: dict[str, FieldRule] = {
+    # part "visibility": `notes` is the customer's, `internalNotes` staff's
+    "TimeEntry.internalNotes": FieldRule(STAFF, as_null=True),
+    # the agreement type's accounting flags (SPEC §6)
+    "AgreementType.prepaid": FieldRule(STAFF),
+    "AgreementType.reverseRevenueWhenApplied": FieldRule(STAFF),
+    # the rate card is the catalog, which the root queries keep from customers; a customer
+    # reads what its own time was valued at on the entry (`value`) and its invoices
+    "WorkRole.hourlyRate": FieldRule(STAFF),
+    "WorkType.rateMultiplier": FieldRule(STAFF),
+    # declared ahead for the parts in flight (admin): notification addresses are staff's
+    "Agreement.notifyEmails": FieldRule(STAFF),
+    "Notification.deliveries": FieldRule(STAFF),
+}
 
 
 def require(principal: Principal, roles: frozenset[Role], action: str) -> None:
     if principal.role not in roles:
         raise Forbidden(f"{principal.role.value} tokens may not {action}")
+
+
+def may_use(principal: Principal, operation: str) -> None:
+    """FORBIDDEN unless the table lets the principal's role call the root operation."""
+    roles = OPERATIONS.get(operation)
+    if roles is None:
+        raise Forbidden(f"{operation} has no entry in the permission table (accounting/access.py)")
+    require(principal, roles, f"use {operation}")
+
+
+def type_readers(type_name: str) -> frozenset[Role]:
+    return TYPES.get(type_name, EVERYONE)
+
+
+def field_rule(type_name: str, field_name: str) -> FieldRule | None:
+    return FIELDS.get(f"{type_name}.{field_name}")
+
+
+def shows(principal: Principal, type_name: str, field_name: str) -> bool:
+    """Whether the principal reads the field's value (False: null, or FORBIDDEN by the document check)."""
+    rule = field_rule(type_name, field_name)
+    return rule is None or principal.role in rule.readers
+
+
+def refusal(role: Role, type_name: str, field_name: str, returns: str | None = None) -> str | None:
+    """Why a role may not select `type_name.field_name` (returning type `returns`); None if it may.
+
+    Fields hidden as null are not refused: their resolvers answer null.
+    """
+    if type_name in ("Query", "Mutation"):
+        roles = OPERATIONS.get(field_name)
+        if roles is not None and role not in roles:
+            return f"{role.value} tokens may not {'read' if type_name == 'Query' else 'use'} {field_name}"
+    if role not in type_readers(type_name):
+        return f"{role.value} tokens may not read {type_name}"
+    rule = field_rule(type_name, field_name)
+    if rule is not None and not rule.as_null and role not in rule.readers:
+        return f"{role.value} tokens may not read {type_name}.{field_name}"
+    if returns is not None and role not in type_readers(returns):
+        return f"{role.value} tokens may not read {type_name}.{field_name} ({returns})"
+    return None

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from accounting import clock, jobs
 from accounting.dates import check_planned_date
-from accounting.errors import Conflict, InsufficientBalance, InvalidInput
+from accounting.errors import Conflict, InsufficientBalance, InvalidInput, NotFound
 from accounting.lots import lock_agreement, open_lots, take_fifo
 from accounting.money import HUNDRED, ZERO, from_hundredths, paid_value, percent
 from accounting.records import get, next_numbers
@@ -118,7 +118,7 @@ def load_agreement_type(session: Session, agreement_type_id: int) -> AgreementTy
     )
     agreement_type = session.scalars(stmt).first()
     if agreement_type is None:
-        raise InvalidInput(f"agreement type {agreement_type_id} not found")
+        raise NotFound("agreement type", agreement_type_id)
     return agreement_type
 
 
@@ -134,7 +134,7 @@ def create_agreement(
     low_balance_threshold: Decimal | None = None,
 ) -> Agreement:
     if session.get(Company, company_id) is None:
-        raise InvalidInput(f"company {company_id} not found")
+        raise NotFound("company", company_id)
     load_agreement_type(session, agreement_type_id)
     check_planned_date(start_date, field="startDate")
     if end_date is not None and end_date < start_date:
@@ -187,7 +187,7 @@ def purchase_block(
         raise InvalidInput("subcategory needs a category")
     agreement = lock_agreement(session, agreement_id)
     if agreement is None:
-        raise InvalidInput(f"agreement {agreement_id} not found")
+        raise NotFound("agreement", agreement_id)
     if agreement.status is not AgreementStatus.ACTIVE:
         raise InvalidInput(
             f"agreement {agreement_id} is {agreement.status.value}; "
@@ -262,11 +262,11 @@ def adjust_agreement(
     """Positive: complimentary units in a lot at price 0. Negative: units written off
     FIFO, their paid value moved to breakage when the adjustment is posted."""
     check_amount(units, "units", allow_negative=True)
-    reason = require_text(reason, "reason", max_length=2000)
+    reason = require_text(reason, "reason", max_length=2000, free_text=True)
     day = today or clock.today()
     agreement = lock_agreement(session, agreement_id)
     if agreement is None:
-        raise InvalidInput(f"agreement {agreement_id} not found")
+        raise NotFound("agreement", agreement_id)
     adjustment = Adjustment(agreement_id=agreement.id, units=units, reason=reason, date=day, value=ZERO)
     session.add(adjustment)
     session.flush()
@@ -313,7 +313,7 @@ def cancel_agreement(
     day = today or clock.today()
     agreement = lock_agreement(session, agreement_id)
     if agreement is None:
-        raise InvalidInput(f"agreement {agreement_id} not found")
+        raise NotFound("agreement", agreement_id)
     if agreement.status is AgreementStatus.CANCELLED:
         raise Conflict(f"agreement {agreement_id} is already cancelled")
     agreement.status = AgreementStatus.CANCELLED

@@ -9,21 +9,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from accounting.errors import Conflict, InvalidInput
-from accounting.validation import check_amount, require_text
+from accounting.validation import check_amount, check_email, clean_text, require_text
 from models import Company, WorkRole, WorkType
 
-_IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", re.ASCII)
 
 
 def create_company(
     session: Session, *, identifier: str, name: str, billing_email: str | None = None
 ) -> Company:
-    identifier = identifier.strip()
+    identifier = clean_text(identifier, "identifier", max_length=64)
     if not _IDENTIFIER.match(identifier):
         raise InvalidInput("identifier must be 1-64 letters, digits, '.', '_' or '-'")
-    if billing_email is not None and not _EMAIL.match(billing_email):
-        raise InvalidInput(f"billingEmail {billing_email!r} is not an e-mail address")
+    if billing_email is not None:
+        billing_email = check_email(billing_email, "billingEmail")
     if session.scalar(select(Company.id).where(Company.identifier == identifier)) is not None:
         raise Conflict(f"a company with identifier {identifier} exists")
     company = Company(identifier=identifier, name=require_text(name, "name"), billing_email=billing_email)

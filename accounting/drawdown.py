@@ -15,7 +15,7 @@ from accounting.dates import check_entry_date
 from accounting.errors import Conflict, InsufficientBalance, InvalidInput, NotFound
 from accounting.lots import give_back, lock_agreement, open_lots, take_fifo
 from accounting.money import ZERO, list_value, round_money
-from accounting.validation import check_amount
+from accounting.validation import FREE_TEXT_LENGTH, check_amount, optional_text
 from models import Agreement, AgreementType, Company, LotMovement, TimeEntry, WorkRole, WorkType
 from models.enums import AgreementStatus, ApplicationUnits, BillableOption, Coverage, MovementKind
 
@@ -93,6 +93,7 @@ def log_time(
     agreement_id: int | None = None,
     billable_option: BillableOption = BillableOption.BILLABLE,
     notes: str | None = None,
+    internal_notes: str | None = None,
 ) -> TimeEntry:
     """Record time and draw covered time from the agreement's lots in effect on its
     date, oldest first (SPEC §2, §8); the date must lie in today - 2 years .. today + 1 day.
@@ -103,16 +104,18 @@ def log_time(
     """
     check_amount(hours, "hours", maximum=MAX_HOURS)
     check_entry_date(date, field="date")
-    if notes is not None and len(notes) > 4000:
-        raise InvalidInput("notes must be at most 4000 characters")
+    notes = optional_text(notes, "notes", max_length=FREE_TEXT_LENGTH, free_text=True)
+    internal_notes = optional_text(
+        internal_notes, "internalNotes", max_length=FREE_TEXT_LENGTH, free_text=True
+    )
     if session.get(Company, company_id) is None:
-        raise InvalidInput(f"company {company_id} not found")
+        raise NotFound("company", company_id)
     work_type = session.get(WorkType, work_type_id)
     if work_type is None:
-        raise InvalidInput(f"work type {work_type_id} not found")
+        raise NotFound("work type", work_type_id)
     work_role = session.get(WorkRole, work_role_id)
     if work_role is None:
-        raise InvalidInput(f"work role {work_role_id} not found")
+        raise NotFound("work role", work_role_id)
     value = list_value(hours, work_role.hourly_rate, work_type.rate_multiplier)
 
     agreement: Agreement | None = None
@@ -120,7 +123,7 @@ def log_time(
     if agreement_id is not None:
         agreement = lock_agreement(session, agreement_id)
         if agreement is None:
-            raise InvalidInput(f"agreement {agreement_id} not found")
+            raise NotFound("agreement", agreement_id)
         if agreement.company_id != company_id:
             raise InvalidInput(f"agreement {agreement_id} does not belong to company {company_id}")
         agreement_type = load_agreement_type(session, agreement.agreement_type_id)
@@ -144,6 +147,7 @@ def log_time(
         hours=hours,
         billable_option=billable_option,
         notes=notes,
+        internal_notes=internal_notes,
         value=value,
         covered_value=ZERO,
         units_applied=ZERO,

@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from accounting.errors import Conflict, InvalidInput
+from accounting.errors import Conflict
+from accounting.validation import clean_text
 from models import IdempotencyKey
 
 
@@ -30,8 +31,7 @@ def once(
     """
     if key is None:
         return create(), True
-    if not key.strip() or len(key) > 200:
-        raise InvalidInput("idempotencyKey must be 1-200 characters")
+    key = clean_text(key, "idempotencyKey", max_length=200)
     print_ = fingerprint(operation, payload)
     existing = session.scalars(
         select(IdempotencyKey).where(IdempotencyKey.operation == operation, IdempotencyKey.key == key)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from accounting.errors import Conflict, InvalidInput
+from accounting.errors import Conflict, InvalidInput, NotFound
 from accounting.validation import optional_text, require_text
 from models import AgreementType, GLAccount, GLMapping
 from models.enums import AccountType, MappingKind
@@ -19,7 +19,12 @@ def create_gl_account(session: Session, *, code: str, name: str, type: AccountTy
     code = require_text(code, "code", max_length=32)
     if session.scalar(select(GLAccount.id).where(GLAccount.code == code)) is not None:
         raise Conflict(f"a GL account with code {code} exists")
-    account = GLAccount(code=code, name=require_text(name, "name"), type=type)
+    name = require_text(name, "name")
+    same_name = session.scalar(select(GLAccount.code).where(func.lower(GLAccount.name) == name.lower()))
+    if same_name is not None:
+        # The IIF export names accounts by name (QuickBooks compares them ignoring case).
+        raise InvalidInput(f"name {name!r} is already GL account {same_name}'s name")
+    account = GLAccount(code=code, name=name, type=type)
     session.add(account)
     session.flush()
     return account
@@ -44,7 +49,7 @@ def set_gl_mapping(
     category = optional_text(category, "category")
     subcategory = optional_text(subcategory, "subcategory")
     if session.get(GLAccount, account_id) is None:
-        raise InvalidInput(f"GL account {account_id} not found")
+        raise NotFound("GL account", account_id)
     if kind in SINGLE_ACCOUNT_KINDS and (agreement_type_id or category or subcategory):
         raise InvalidInput(f"a {kind.value} mapping takes no agreement type or category")
     if kind is MappingKind.AGREEMENT_TYPE and (category or subcategory):
@@ -55,7 +60,7 @@ def set_gl_mapping(
         if agreement_type_id is not None:
             raise InvalidInput("a PRODUCT_CATEGORY mapping takes no agreement type")
     if agreement_type_id is not None and session.get(AgreementType, agreement_type_id) is None:
-        raise InvalidInput(f"agreement type {agreement_type_id} not found")
+        raise NotFound("agreement type", agreement_type_id)
     key = scope_key(kind, agreement_type_id, category, subcategory)
     mapping = session.scalars(select(GLMapping).where(GLMapping.scope_key == key)).first()
     if mapping is None:

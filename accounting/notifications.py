@@ -18,7 +18,7 @@ from accounting.agreements import alert_key, balance, rearm_alerts
 from accounting.errors import InvalidInput, NotFound
 from accounting.expiring import check_expiring
 from accounting.lots import lock_agreement
-from accounting.validation import require_text
+from accounting.validation import check_http_url, require_text
 from models import (
     Agreement,
     AgreementType,
@@ -125,9 +125,7 @@ def evaluate_balance(
 
 
 def register_webhook(session: Session, *, url: str, secret: str) -> Webhook:
-    url = require_text(url, "url", max_length=2000)
-    if not url.startswith(("http://", "https://")):
-        raise InvalidInput("url must be an http:// or https:// URL")
+    url = check_http_url(url, "url")
     secret = require_text(secret, "secret", max_length=200)
     if len(secret) < 8:
         raise InvalidInput("secret must be at least 8 characters")

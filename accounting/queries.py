@@ -21,7 +21,20 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from accounting import ledger, statements
-from accounting.access import ADMINS, BACK_OFFICE, STAFF, Principal, require
+from accounting.access import (
+    AGREEMENTS,
+    AUDIT,
+    CATALOG,
+    COMPANIES,
+    INVOICES,
+    JOBS,
+    LEDGER,
+    NOTIFICATIONS,
+    READERS,
+    TIME,
+    Principal,
+    require,
+)
 from accounting.errors import InvalidInput, NotFound
 from models import (
     Addition,
@@ -47,41 +60,16 @@ from models import (
     agreement_type_excluded_work_role,
     agreement_type_excluded_work_type,
 )
-from models.enums import AgreementStatus, InvoiceKind, JobStatus, Role
+from models.enums import AgreementStatus, BillableOption, InvoiceKind, JobStatus, Role
 
 M = TypeVar("M", bound=Model)
 K = TypeVar("K")
 
-# --- who reads what (SPEC §6) -----------------------------------------------------------
-
-EVERYONE = frozenset(Role)
-COMPANIES = "companies"
-CATALOG = "work types, work roles and agreement types"
-AGREEMENTS = "agreements"
-TIME = "time entries"
-INVOICES = "invoices"
-NOTIFICATIONS = "notifications"
-LEDGER = "the ledger"
-AUDIT = "the audit trail"
-JOBS = "jobs"
-
-# TECHNICIAN reads companies, agreements, the catalog and time; CUSTOMER its own
-# company's agreements, time, invoices and notifications; ACCOUNTANT and ADMIN all.
-READERS: dict[str, frozenset[Role]] = {
-    COMPANIES: EVERYONE,
-    CATALOG: STAFF,
-    AGREEMENTS: EVERYONE,
-    TIME: EVERYONE,
-    INVOICES: BACK_OFFICE | {Role.CUSTOMER},
-    NOTIFICATIONS: BACK_OFFICE | {Role.CUSTOMER},
-    LEDGER: BACK_OFFICE,
-    AUDIT: BACK_OFFICE,
-    JOBS: ADMINS,
-}
+# --- who reads what: accounting.access's table (SPEC §6) ----------------------------------
 
 
 def may_read(principal: Principal, what: str) -> None:
-    """FORBIDDEN unless the principal's role reads `what`."""
+    """FORBIDDEN unless the principal's role reads `what` (accounting.access.READERS)."""
     require(principal, READERS[what], f"read {what}")
 
 
@@ -104,14 +92,21 @@ def encode_cursor(row_id: int) -> str:
     return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{row_id}".encode()).decode()
 
 
+_MAX_ROW_ID = 2**63 - 1  # the database's BIGINT
+
+
 def decode_cursor(cursor: str) -> int:
+    """A row id we issued: ASCII digits within the database's integer range, else BAD_USER_INPUT."""
     try:
         text = base64.urlsafe_b64decode(cursor.encode()).decode()
-        if text.startswith(_CURSOR_PREFIX):
-            return int(text.removeprefix(_CURSOR_PREFIX))
+        digits = text.removeprefix(_CURSOR_PREFIX)
+        if text.startswith(_CURSOR_PREFIX) and digits.isascii() and digits.isdigit() and len(digits) <= 19:
+            row_id = int(digits)
+            if row_id <= _MAX_ROW_ID:
+                return row_id
     except (binascii.Error, UnicodeError, ValueError):
         pass
-    raise InvalidInput(f"after {cursor!r} is not a cursor returned by this API")
+    raise InvalidInput(f"after {cursor[:60]!r} is not a cursor returned by this API")
 
 
 def page_size(first: int | None) -> int:
@@ -242,15 +237,31 @@ def time_entries(
     after: str | None = None,
 ) -> Page[TimeEntry]:
     may_read(principal, TIME)
-    stmt = select(TimeEntry)
-    own = _own_company(principal)
-    if own is not None:
-        stmt = stmt.where(TimeEntry.company_id == own)
+    stmt = select(TimeEntry).where(*_visible_time(principal))
     if company_id is not None:
         stmt = stmt.where(TimeEntry.company_id == company_id)
     if agreement_id is not None:
         stmt = stmt.where(TimeEntry.agreement_id == agreement_id)
     return paginate(session, stmt, TimeEntry, first=first, after=after)
+
+
+def _visible_time(principal: Principal) -> tuple[Any, ...]:
+    """A CUSTOMER sees its own company's entries but no DO_NOT_BILL one (SPEC §6), in no list or count."""
+    own = _own_company(principal)
+    if own is None:
+        return ()
+    return (TimeEntry.company_id == own, TimeEntry.billable_option != BillableOption.DO_NOT_BILL)
+
+
+def time_entry(session: Session, principal: Principal, time_entry_id: int) -> TimeEntry:
+    """A time entry the principal may see; a hidden one is NOT_FOUND, exactly like a missing one."""
+    may_read(principal, TIME)
+    row = session.scalars(
+        select(TimeEntry).where(TimeEntry.id == time_entry_id, *_visible_time(principal))
+    ).first()
+    if row is None:
+        raise NotFound("time entry", time_entry_id)
+    return row
 
 
 def invoices(
@@ -407,13 +418,7 @@ def time_entries_of_agreements(
     session: Session, principal: Principal, agreement_ids: Iterable[int]
 ) -> dict[int, list[TimeEntry]]:
     may_read(principal, TIME)
-    return _grouped(
-        session,
-        TimeEntry,
-        TimeEntry.agreement_id,
-        agreement_ids,
-        *_own_filter(principal, TimeEntry.company_id),
-    )
+    return _grouped(session, TimeEntry, TimeEntry.agreement_id, agreement_ids, *_visible_time(principal))
 
 
 def invoices_of_agreements(

@@ -26,10 +26,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from accounting.errors import Unauthenticated
+from accounting import access
+from accounting.errors import Forbidden, Unauthenticated
 from api.auth import WWW_AUTHENTICATE, authenticate, bearer_token
 from api.metrics import Metrics, RequestObserver
 from api.schema import schema
+from api.security import SecurityHeaders
 from api.view import GraphQLView
 from models.db import get_engine
 from models.settings import Settings, get_settings
@@ -39,6 +41,7 @@ log = logging.getLogger("blocktime.api")
 Background = Callable[[Settings], AbstractContextManager[Any]]
 BACKGROUND_ENV = "BLOCKTIME_BACKGROUND"
 ROUTES = ("/graphql", "/healthz", "/readyz", "/metrics")
+OPERATOR_PROBES = "metrics and readiness"
 
 
 def create_app(settings: Settings | None = None, *, background: Background | None = None) -> Starlette:
@@ -61,7 +64,7 @@ def create_app(settings: Settings | None = None, *, background: Background | Non
         return await _ready(request, settings, engine)
 
     async def metrics_endpoint(request: Request) -> Response:
-        refused = await _refuse_without_token(request, engine)
+        refused = await _refuse_unless_operator(request, engine)
         if refused is not None:
             return refused
         body, content_type = metrics.render()
@@ -76,7 +79,8 @@ def create_app(settings: Settings | None = None, *, background: Background | Non
             Route("/metrics", metrics_endpoint, methods=["GET"]),
         ],
         middleware=[
-            Middleware(RequestObserver, metrics=metrics, routes=ROUTES, new_id=lambda: uuid.uuid4().hex)
+            Middleware(SecurityHeaders),
+            Middleware(RequestObserver, metrics=metrics, routes=ROUTES, new_id=lambda: uuid.uuid4().hex),
         ],
         lifespan=lifespan,
         max_body_size=settings.max_body_bytes,
@@ -95,14 +99,17 @@ def _background_from_environment() -> Background | None:
     return getattr(importlib.import_module(module), attribute)  # type: ignore[no-any-return]
 
 
-async def _refuse_without_token(request: Request, engine: Engine) -> Response | None:
-    """Only GET /healthz is open (SPEC §6): the other probes need a valid token too."""
+async def _refuse_unless_operator(request: Request, engine: Engine) -> Response | None:
+    """/metrics and /readyz are for operators (SPEC §6): an ADMIN token, as the permission table says."""
     try:
-        await anyio.to_thread.run_sync(authenticate, engine, bearer_token(request))
+        principal = await anyio.to_thread.run_sync(authenticate, engine, bearer_token(request))
+        access.may_use(principal, OPERATOR_PROBES)
     except Unauthenticated as exc:
         return JSONResponse(
             {"error": exc.message, "code": "UNAUTHENTICATED"}, status_code=401, headers=WWW_AUTHENTICATE
         )
+    except Forbidden as exc:
+        return JSONResponse({"error": exc.message, "code": "FORBIDDEN"}, status_code=403)
     return None
 
 
@@ -131,7 +138,7 @@ async def _ready(request: Request, settings: Settings, engine: Engine) -> Respon
         log.warning("readiness: database unreachable", exc_info=True)
         checks["database"] = "unreachable"
     else:
-        refused = await _refuse_without_token(request, engine)
+        refused = await _refuse_unless_operator(request, engine)
         if refused is not None:
             return refused
     if settings.redis_url:

@@ -1,38 +1,223 @@
-"""Bounds on what one request may ask for (SPEC §6: depth, alias and size limits).
+"""Bounds on what one request may ask for (SPEC §6: depth, alias and size limits; issue 11),
+and what the caller's role may see (api.visibility), checked before execution.
+
+A document is measured before graphql-core validates it, in time linear in its
+text: each fragment is measured once and a spread reuses that measure (times the
+number of spreads), so 39 levels of fragments that each spread the previous twice
+cost 39 steps, not 2**39. Measured: the depth (introspection fields exempt), the
+fields selected after expanding every fragment, and the aliases after expanding.
+A document over any bound is refused with BAD_USER_INPUT naming the bound, and is
+never validated. Validation of the rest runs under its own time budget, and its
+result is cached per document (as strawberry's ValidationCache did) unless the
+budget ran out.
 
 Extensions are given as factories: strawberry builds one per operation, so no
-state is shared between concurrent requests. The body size is capped by
-Starlette (413), and a connection's `first` by accounting.queries.MAX_PAGE.
+state is shared between concurrent requests. Tokens are capped while parsing,
+the body size by Starlette (413) and a connection's `first` by
+accounting.queries.MAX_PAGE.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
-from strawberry.extensions import AddValidationRules, MaxTokensLimiter, SchemaExtension
-from strawberry.extensions.max_aliases import create_validator as aliases_rule
-from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLSchema,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    ValidationRule,
+)
+from graphql.validation.validate import ValidationAbortedError
+from strawberry.extensions import MaxTokensLimiter, SchemaExtension
+from strawberry.schema.schema import validate_document
 
 from accounting.queries import MAX_PAGE
+from api.visibility import refusals
 
 # Enough for agreements/edges/node/timeEntries/invoice/lines and a bit; introspection is exempt.
 MAX_DEPTH = 10
 MAX_ALIASES = 20
 # GraphiQL's introspection query is about 400 tokens.
 MAX_TOKENS = 4000
+# Fields selected once every fragment is expanded: GraphiQL's introspection query selects
+# about 150, the customer portal's widest page about 120.
+MAX_FIELDS = 2000
+# graphql-core's own rules on a document within the bounds above; past this, refused. CPU time
+# of the validating thread, so a busy machine does not make a small document fail.
+VALIDATION_BUDGET_SECONDS = 0.5
 
-__all__ = ["MAX_ALIASES", "MAX_DEPTH", "MAX_PAGE", "MAX_TOKENS", "limit_extensions"]
+__all__ = [
+    "MAX_ALIASES",
+    "MAX_DEPTH",
+    "MAX_FIELDS",
+    "MAX_PAGE",
+    "MAX_TOKENS",
+    "VALIDATION_BUDGET_SECONDS",
+    "Measure",
+    "limit_extensions",
+    "measure",
+]
 
 
-# The depth and alias rules of QueryDepthLimiter and MaxAliasesLimiter, built once. Those
-# extensions build new rule classes per operation, and strawberry's ValidationCache is keyed
-# by the rules, so every request missed it and validated the document again (a third of a
-# balance check's time in bench B1's profile).
-VALIDATION_RULES = [depth_rule(MAX_DEPTH, None, None), aliases_rule(MAX_ALIASES)]
+@dataclass(frozen=True)
+class Measure:
+    depth: int
+    fields: int
+    aliases: int
+
+
+_NOTHING = Measure(0, 0, 0)
+
+
+class _Measurer:
+    """Measures selection sets; each fragment once (memoised), a cycle counts as nothing."""
+
+    def __init__(self, fragments: dict[str, FragmentDefinitionNode]) -> None:
+        self.fragments = fragments
+        self.done: dict[str, Measure] = {}
+        self.in_progress: set[str] = set()
+
+    def fragment(self, name: str) -> Measure:
+        if name in self.done:
+            return self.done[name]
+        definition = self.fragments.get(name)
+        if definition is None or name in self.in_progress:
+            return _NOTHING  # unknown fragments and cycles are graphql-core's to report
+        self.in_progress.add(name)
+        result = self.selection_set(definition.selection_set)
+        self.in_progress.discard(name)
+        self.done[name] = result
+        return result
+
+    def selection_set(self, selection_set: SelectionSetNode | None) -> Measure:
+        depth = fields = aliases = 0
+        for selection in selection_set.selections if selection_set else ():
+            if isinstance(selection, FieldNode):
+                inner = self.selection_set(selection.selection_set)
+                fields += 1 + inner.fields
+                aliases += (1 if selection.alias else 0) + inner.aliases
+                if selection.selection_set and not selection.name.value.startswith("__"):
+                    depth = max(depth, 1 + inner.depth)
+            elif isinstance(selection, FragmentSpreadNode):
+                inner = self.fragment(selection.name.value)
+                fields, aliases, depth = (
+                    fields + inner.fields,
+                    aliases + inner.aliases,
+                    max(depth, inner.depth),
+                )
+            elif isinstance(selection, InlineFragmentNode):
+                inner = self.selection_set(selection.selection_set)
+                fields, aliases, depth = (
+                    fields + inner.fields,
+                    aliases + inner.aliases,
+                    max(depth, inner.depth),
+                )
+        return Measure(depth, fields, aliases)
+
+
+def measure(document: DocumentNode) -> dict[str, Measure]:
+    """Each operation's measure (the anonymous one under ""), in time linear in the document."""
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    measurer = _Measurer(fragments)
+    return {
+        (d.name.value if d.name else ""): measurer.selection_set(d.selection_set)
+        for d in document.definitions
+        if isinstance(d, OperationDefinitionNode)
+    }
+
+
+def over_limits(document: DocumentNode) -> list[GraphQLError]:
+    """BAD_USER_INPUT errors naming each bound the document exceeds."""
+    try:
+        measures = measure(document)
+    except RecursionError:
+        return [GraphQLError("the document nests too deeply to be measured")]
+    errors: list[GraphQLError] = []
+    total_aliases = 0
+    for name, found in measures.items():
+        label = f"'{name}'" if name else "the operation"
+        if found.depth > MAX_DEPTH:
+            errors.append(
+                GraphQLError(f"{label} exceeds maximum operation depth of {MAX_DEPTH} (it has {found.depth})")
+            )
+        if found.fields > MAX_FIELDS:
+            errors.append(
+                GraphQLError(
+                    f"{label} selects {found.fields} fields once its fragments are expanded: "
+                    f"the limit is {MAX_FIELDS}"
+                )
+            )
+        total_aliases += found.aliases
+    if total_aliases > MAX_ALIASES:
+        errors.append(GraphQLError(f"{total_aliases} aliases found. Allowed: {MAX_ALIASES}"))
+    return errors
+
+
+class _OutOfTime(Exception):
+    def __init__(self, errors: list[GraphQLError]) -> None:
+        super().__init__("validation ran out of time")
+        self.errors = errors
+
+
+def _deadline_rule(deadline: float) -> type[ASTValidationRule]:
+    class ValidationDeadline(ValidationRule):
+        """Checked at every node: graphql-core's rules stop once the budget is spent."""
+
+        def enter(self, *_args: object) -> None:
+            if time.thread_time() > deadline:
+                raise ValidationAbortedError(
+                    f"the document took longer than the validation budget of "
+                    f"{int(VALIDATION_BUDGET_SECONDS * 1000)} ms to validate"
+                )
+
+    return ValidationDeadline
+
+
+@functools.lru_cache(maxsize=256)
+def _validate(
+    schema: GraphQLSchema, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...]
+) -> list[GraphQLError]:
+    """graphql-core's rules within the budget; an answer that ran out of time is not cached."""
+    deadline_rule = _deadline_rule(time.thread_time() + VALIDATION_BUDGET_SECONDS)
+    errors = validate_document(schema, document, (*rules, deadline_rule))
+    if any("validation budget" in error.message for error in errors):
+        raise _OutOfTime(errors)
+    return errors
+
+
+def validation_cache() -> functools._lru_cache_wrapper[list[GraphQLError]]:
+    return _validate
+
+
+class BoundedValidation(SchemaExtension):
+    """The limits first (linear, before any rule explores the document), then cached validation."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if document is not None:
+            errors = over_limits(document)
+            if not errors:
+                try:
+                    errors = _validate(context.schema._schema, document, tuple(context.validation_rules))
+                except _OutOfTime as out_of_time:
+                    errors = out_of_time.errors
+            principal = getattr(context.context, "principal", None)
+            if not errors and principal is not None:
+                errors = refusals(context.schema._schema, document, principal.role)
+            context.pre_execution_errors = errors
+        yield
 
 
 def limit_extensions() -> list[Callable[[], SchemaExtension]]:
-    return [
-        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        lambda: AddValidationRules(VALIDATION_RULES),
-    ]
+    return [lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS), BoundedValidation]

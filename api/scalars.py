@@ -8,6 +8,7 @@ what the database column holds.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -18,7 +19,9 @@ from graphql import FloatValueNode, IntValueNode, StringValueNode, ValueNode
 from accounting.errors import InvalidInput, NotFound
 from accounting.money import CENT, MAX_AMOUNT
 
-_PLAIN_DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+# ASCII digits only: Python's \d and Decimal() also take "١٢" (issue 11).
+_PLAIN_DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$", re.ASCII)
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
 _MAX_ID = 2**63 - 1
 
 
@@ -63,7 +66,33 @@ DecimalScalar = strawberry.scalar(
     parse_literal=parse_decimal_literal,
 )
 
-SCALAR_MAP = {Decimal: DecimalScalar}
+
+def parse_date(value: Any) -> dt.date:
+    """ISO 8601 calendar dates as YYYY-MM-DD only: fromisoformat alone also takes "20260101"."""
+    if not isinstance(value, str) or not _ISO_DATE.match(value):
+        shown = value[:40] if isinstance(value, str) else type(value).__name__
+        raise InvalidInput(f'a Date is written YYYY-MM-DD, such as "2026-11-30"; got {shown!r}')
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidInput(f"{value!r} is not a calendar date: {exc}") from exc
+
+
+def parse_date_literal(node: ValueNode, _variables: dict[str, Any] | None = None) -> dt.date:
+    if isinstance(node, StringValueNode):
+        return parse_date(node.value)
+    raise InvalidInput('a Date is a string such as "2026-11-30"')
+
+
+DateScalar = strawberry.scalar(
+    name="Date",
+    description="Date (isoformat)",
+    serialize=dt.date.isoformat,
+    parse_value=parse_date,
+    parse_literal=parse_date_literal,
+)
+
+SCALAR_MAP = {Decimal: DecimalScalar, dt.date: DateScalar}
 
 
 # --- IDs ---------------------------------------------------------------------------------
@@ -81,10 +110,10 @@ def _as_int(value: str | None) -> int | None:
 
 
 def input_id(value: str, field: str) -> int:
-    """An ID given as input: BAD_USER_INPUT when it cannot be one of ours."""
+    """An ID given as input: NOT_FOUND, naming the field, when it cannot be one of ours (issue 11)."""
     number = _as_int(value)
     if number is None:
-        raise InvalidInput(f"{field} {value[:40]!r} is not a valid id")
+        raise NotFound(field, repr(value[:40]))
     return number
 
 

@@ -10,7 +10,7 @@ import sys
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import ParserCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -76,7 +76,7 @@ schema = BlocktimeSchema(
     query=Query,
     mutation=Mutation,
     # Errors get their codes (or are masked) in api.view, after every extension has run.
-    extensions=[*limit_extensions(), ParserCache, ValidationCache, UnitOfWork],
+    extensions=[*limit_extensions(), ParserCache, UnitOfWork],
     config=StrawberryConfig(scalar_map=SCALAR_MAP),
 )
 

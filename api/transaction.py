@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
-from accounting import audit, idempotency
+from accounting import access, audit, idempotency
 from accounting.access import require
 from api.context import Context, Info
 from api.errors import internal_error
@@ -90,18 +90,31 @@ def _count_jobs(session: Session, context: Context) -> None:
         context.jobs_enqueued[:] = [job.actor for job in flushed if job in session]
 
 
+def authorise(info: Info, action: str, roles: frozenset[Role] | None = None) -> None:
+    """FORBIDDEN unless accounting.access.OPERATIONS lets the caller's role use `action`.
+
+    `roles` is heeded only for an operation the table does not list yet (a branch that
+    predates the table); tests/api/test_visibility.py fails until it is listed.
+    """
+    principal = info.context.viewer
+    if roles is not None and action not in access.OPERATIONS:
+        require(principal, roles, f"use {action}")
+    else:
+        access.may_use(principal, action)
+
+
 def perform(
     info: Info,
     action: str,
     *,
-    roles: frozenset[Role],
     change: Callable[[Session], M],
+    roles: frozenset[Role] | None = None,
     details: Mapping[str, Any] | None = None,
 ) -> M:
-    """Run one mutation and audit it; FORBIDDEN unless the role may. Resolvers call nothing else."""
+    """Run one mutation and audit it; FORBIDDEN unless the table allows. Resolvers call nothing else."""
     context = info.context
     principal = context.viewer
-    require(principal, roles, f"use {action}")
+    authorise(info, action, roles)
     context.loaders.clear()  # what was read before may be about to change
     row = change(context.session)
     audit.record(
@@ -119,11 +132,11 @@ def perform_once(
     info: Info,
     action: str,
     *,
-    roles: frozenset[Role],
     key: str | None,
     payload: Mapping[str, Any],
     model: type[M],
     change: Callable[[Session], M],
+    roles: frozenset[Role] | None = None,
 ) -> M:
     """A mutation with an idempotency key: the same key and input return the first result.
 
@@ -133,7 +146,7 @@ def perform_once(
     """
     context = info.context
     principal = context.viewer
-    require(principal, roles, f"use {action}")
+    authorise(info, action, roles)
     context.loaders.clear()
     session = context.session
     if key is None:

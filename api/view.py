@@ -9,6 +9,7 @@ thread, bounded by a CapacityLimiter no larger than the connection pool.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from functools import partial
@@ -20,7 +21,7 @@ from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from sqlalchemy import Engine
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import MissingQueryError
@@ -35,9 +36,48 @@ from api.auth import WWW_AUTHENTICATE, authenticate, bearer_token
 from api.context import Context
 from api.errors import UNAUTHENTICATED, internal_error, present
 from api.metrics import Metrics
+from api.security import policy_for_page
 from models.settings import Settings
 
 log = logging.getLogger("blocktime.api")
+
+# Our deepest input is a mutation's `input` object with a list of objects in it: the body
+# {"variables": {"input": {"lines": [{...}]}}} is 5 deep. Anything far deeper is refused
+# before it reaches graphql-core, whose coercion recurses once per level.
+MAX_JSON_DEPTH = 32
+
+
+def check_json(value: object) -> None:
+    """400 unless the decoded body nests at most MAX_JSON_DEPTH deep and every string is valid Unicode.
+
+    Iterative, so no body can exhaust the stack. JSON may escape lone UTF-16 surrogates
+    ("\\ud800"), which decode to strings that cannot be encoded again: malformed text.
+    """
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            _check_text(item)
+            continue
+        if not isinstance(item, dict | list):
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise HTTPException(400, f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(item, dict):
+            for key, member in item.items():
+                _check_text(key)
+                stack.append((member, depth + 1))
+        else:
+            stack.extend((member, depth + 1) for member in item)
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise HTTPException(
+            400, "the JSON body holds a string that is not valid Unicode (a lone surrogate)"
+        ) from exc
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -63,6 +103,36 @@ class GraphQLView(GraphQL[Context, None]):
             request_id=request.scope.get("state", {}).get("request_id") or uuid.uuid4().hex,
             token=bearer_token(request),
         )
+
+    def decode_json(self, data: str | bytes) -> object:
+        """Malformed bodies are 400 here, before any authentication work (issue 11)."""
+        try:
+            value = json.loads(data)
+        except RecursionError as exc:
+            raise HTTPException(400, f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels") from exc
+        except json.JSONDecodeError:
+            raise
+        except ValueError as exc:  # bytes that are not UTF-8
+            raise HTTPException(400, "the body is not UTF-8 encoded JSON") from exc
+        check_json(value)
+        if not isinstance(value, dict | list):  # a list is a batch, which strawberry refuses with 400
+            raise HTTPException(400, "the JSON body must be an object with a `query`")
+        if isinstance(value, dict):
+            operation_name = value.get("operationName")
+            if not isinstance(operation_name, str | None):
+                raise HTTPException(400, "The GraphQL operation's `operationName` must be a string or null.")
+        return value
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        """strawberry's GraphiQL page loads its scripts from unpkg and runs one inline script:
+        its own CSP names both (api.security adds frame-ancestors and the other headers)."""
+        response = await super().render_graphql_ide(request)
+        html = bytes(response.body).decode()
+        cdn = "https://unpkg.com"
+        response.headers["Content-Security-Policy"] = policy_for_page(
+            html, script_origins=cdn, style_origins=cdn
+        )
+        return response
 
     async def execute_single(
         self,

@@ -16,7 +16,8 @@ class GLAccount(Model):
     __tablename__ = "gl_account"
 
     code: Mapped[str] = mapped_column(String(32), unique=True)
-    name: Mapped[str] = mapped_column(String(200))
+    # Unique: the IIF export names accounts by name, so two alike would be ambiguous (issue 11).
+    name: Mapped[str] = mapped_column(String(200), unique=True)
     type: Mapped[AccountType] = mapped_column(Enum(AccountType, native_enum=False, length=32))
 
 

@@ -34,7 +34,8 @@ class TimeEntry(Model):
     billable_option: Mapped[BillableOption] = mapped_column(
         Enum(BillableOption, native_enum=False, length=32)
     )
-    notes: Mapped[str | None] = mapped_column(Text)
+    notes: Mapped[str | None] = mapped_column(Text)  # customer-facing
+    internal_notes: Mapped[str | None] = mapped_column(Text)  # staff only (SPEC §6)
     coverage: Mapped[Coverage] = mapped_column(Enum(Coverage, native_enum=False, length=32))
     # List value: round(hours x role rate x type multiplier), and the part of it covered.
     value: Mapped[Decimal] = mapped_column(Money())

@@ -77,6 +77,26 @@ class TestMigrationsOnAnEmptyDatabase:
             runner.check(empty_engine)
 
 
+class TestUniqueGLAccountNames:
+    def test_the_upgrade_stops_on_duplicate_names_and_names_them(self, empty_engine: Engine) -> None:
+        runner.upgrade(empty_engine, "0001")
+        with empty_engine.begin() as conn:
+            for code in ("4000", "4010"):
+                conn.exec_driver_sql(
+                    "INSERT INTO gl_account (code, name, type, created_at) "
+                    f"VALUES ('{code}', 'Service Revenue', 'REVENUE', CURRENT_TIMESTAMP)"
+                )
+
+        with pytest.raises(Exception, match=r"rename the duplicates first.*'Service Revenue' \(2 accounts\)"):
+            runner.upgrade(empty_engine)
+
+        assert runner.current(empty_engine) == "0001"
+        with empty_engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE gl_account SET name = 'Service Revenue 2' WHERE code = '4010'")
+        runner.upgrade(empty_engine)
+        assert runner.current(empty_engine) == runner.head()
+
+
 class TestSqliteMigrations:
     def test_foreign_keys_are_enforced_again_after_migrating(self, tmp_path: Path) -> None:
         # env.py turns them off for batch table copies; the pooled connection must not keep that.
@@ -100,6 +120,6 @@ class TestRevisionFiles:
             match = re.fullmatch(r"\d{4}_\d{2}_\d{2}_(\d{4})_\w+\.py", name)
             assert match, f"{name} is not <yyyy>_<mm>_<dd>_<nnnn>_<slug>.py"
             numbers.append(match.group(1))
-        # Parallel branches take reserved numbers (0010, 0020, ...): unique, one of them the head.
+        # Parallel branches take reserved numbers, chained in the order they land: one head.
         assert len(set(numbers)) == len(numbers)
         assert runner.head() in numbers

@@ -3,7 +3,6 @@
 import strawberry
 
 from accounting import access
-from accounting.access import ADMINS
 from api.access.types import ApiTokenSecret
 from api.context import Info
 from api.enums import Role
@@ -39,7 +38,6 @@ class AccessMutation:
         row = perform(
             info,
             "createApiToken",
-            roles=ADMINS,
             details={"role": input.role, "name": input.name, "companyId": input.company_id},
             change=create,
         )

@@ -7,7 +7,6 @@ from decimal import Decimal
 import strawberry
 
 from accounting import agreements, allowances, clock, expiry
-from accounting.access import BACK_OFFICE
 from api.agreements.types import Addition, Adjustment, Agreement, AgreementType
 from api.allowances.types import AllowanceInput
 from api.context import Info, wrap
@@ -76,7 +75,6 @@ class AgreementMutation:
         row = perform(
             info,
             "createAgreementType",
-            roles=BACK_OFFICE,
             details=dataclasses.asdict(input),
             change=lambda session: agreements.create_agreement_type(
                 session,
@@ -104,7 +102,6 @@ class AgreementMutation:
         row = perform(
             info,
             "createAgreement",
-            roles=BACK_OFFICE,
             details=dataclasses.asdict(input),
             change=lambda session: allowances.create_agreement_with_allowance(
                 session,
@@ -128,7 +125,6 @@ class AgreementMutation:
         row = perform(
             info,
             "cancelAgreement",
-            roles=BACK_OFFICE,
             details={"id": id, "refundUnused": refund_unused},
             change=lambda session: agreements.cancel_agreement(
                 session, agreement_id=input_id(id, "id"), refund_unused=bool(refund_unused), today=today()
@@ -144,7 +140,6 @@ class AgreementMutation:
         row = perform_once(
             info,
             "purchaseBlock",
-            roles=BACK_OFFICE,
             key=input.idempotency_key,
             payload=payload,
             model=AdditionRow,
@@ -167,7 +162,6 @@ class AgreementMutation:
         row = perform(
             info,
             "adjustAgreement",
-            roles=BACK_OFFICE,
             details=dataclasses.asdict(input),
             change=lambda session: agreements.adjust_agreement(
                 session,
@@ -186,7 +180,6 @@ class AgreementMutation:
         perform(
             info,
             "expireBlocks",
-            roles=BACK_OFFICE,
             details={"asOf": as_of or today()},
             change=lambda session: expiry.request_expiry(session, as_of=as_of),
         )

@@ -5,7 +5,6 @@ import datetime as dt
 import strawberry
 
 from accounting import allowances
-from accounting.access import BACK_OFFICE
 from api.context import Info
 from api.transaction import perform
 
@@ -22,7 +21,6 @@ class AllowanceMutation:
         perform(
             info,
             "renewAllowances",
-            roles=BACK_OFFICE,
             details={"asOf": as_of},
             change=lambda session: allowances.request_renewal(session, as_of=as_of),
         )

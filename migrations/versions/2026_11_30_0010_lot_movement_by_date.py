@@ -1,7 +1,7 @@
 """lot movements indexed by lot and date
 
 Revision ID: 0010
-Revises: 0001
+Revises: 0012
 Create Date: 2026-11-30 16:45:00+00:00
 
 A balance on a date and a statement read a lot's movements after (or within) a
@@ -15,7 +15,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0010"
-down_revision: str | Sequence[str] | None = "0001"
+down_revision: str | Sequence[str] | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -93,14 +93,18 @@ CASES = {
     ),
     "impossible date": (log_time(date="2026-02-30"), "BAD_USER_INPUT", "Date"),
     # unknown and malformed ids
-    "unknown agreement": (log_time(agreementId="987654"), "BAD_USER_INPUT", "agreement 987654 not found"),
-    "unknown work type": (log_time(workTypeId="987654"), "BAD_USER_INPUT", "work type 987654 not found"),
+    "unknown agreement": (log_time(agreementId="987654"), "NOT_FOUND", "agreement 987654 not found"),
+    "unknown work type": (log_time(workTypeId="987654"), "NOT_FOUND", "work type 987654 not found"),
     "malformed id": (
         log_time(workRoleId="not-an-id"),
-        "BAD_USER_INPUT",
-        "workRoleId 'not-an-id' is not a valid id",
+        "NOT_FOUND",
+        "workRoleId 'not-an-id' not found",
     ),
-    "id beyond bigint": (log_time(companyId="99999999999999999999"), "BAD_USER_INPUT", "is not a valid id"),
+    "id beyond bigint": (
+        log_time(companyId="99999999999999999999"),
+        "NOT_FOUND",
+        "companyId '99999999999999999999' not found",
+    ),
     "unknown company for an agreement": (
         fixed(
             CREATE_AGREEMENT,
@@ -111,7 +115,7 @@ CASES = {
                 "startDate": "2026-01-01",
             },
         ),
-        "BAD_USER_INPUT",
+        "NOT_FOUND",
         "company 987654 not found",
     ),
     "time for a company that does not own the agreement": (
@@ -151,6 +155,98 @@ CASES = {
         fixed('mutation { createApiToken(input: {role: CUSTOMER, name: "c"}) { token } }'),
         "BAD_USER_INPUT",
         "must name its company",
+    ),
+    # issue 11: one text rule for every string input, and strict scalars
+    "NUL in notes": (
+        log_time(notes="Remote\u0000"),
+        "BAD_USER_INPUT",
+        "notes must not contain control characters",
+    ),
+    "escape in internal notes": (
+        log_time(internalNotes="rework \u001b[31m"),
+        "BAD_USER_INPUT",
+        "internalNotes must not contain control characters: U+001B",
+    ),
+    "newline in a name": (
+        fixed('mutation { createWorkType(input: {name: "Remote\\n", rateMultiplier: "1"}) { id } }'),
+        "BAD_USER_INPUT",
+        "name must not contain control characters: U+000A",
+    ),
+    "NUL in a work type name": (
+        fixed('mutation { createWorkType(input: {name: "Remote\\u0000"}) { id } }'),
+        "BAD_USER_INPUT",
+        "name must not contain control characters: U+0000",
+    ),
+    "DEL in a reason": (
+        fixed(
+            ADJUST, input=lambda w: {"agreementId": w.acme.agreement_id, "units": "1", "reason": "x\u007f"}
+        ),
+        "BAD_USER_INPUT",
+        "reason must not contain control characters: U+007F",
+    ),
+    "NUL in an idempotency key": (log_time(idempotencyKey="k\u0000"), "BAD_USER_INPUT", "idempotencyKey"),
+    "name too long": (
+        fixed(
+            'mutation($n: String!) { createWorkRole(input: {name: $n, hourlyRate: "1"}) { id } }', n="x" * 201
+        ),
+        "BAD_USER_INPUT",
+        "name must be at most 200 characters",
+    ),
+    "notes too long": (log_time(notes="x" * 4001), "BAD_USER_INPUT", "notes must be at most 4000 characters"),
+    "e-mail with a trailing newline": (
+        fixed(
+            'mutation($e: String) { createCompany(input: {identifier: "X3", name: "X", billingEmail: $e})'
+            " { id } }",
+            e="billing@acme.example\n",
+        ),
+        "BAD_USER_INPUT",
+        "billingEmail must not contain control characters",
+    ),
+    "e-mail without a dotted domain": (
+        fixed(
+            'mutation { createCompany(input: {identifier: "X4", name: "X", billingEmail: "a@localhost"}) '
+            "{ id } }"
+        ),
+        "BAD_USER_INPUT",
+        "billingEmail 'a@localhost' is not an e-mail address",
+    ),
+    "webhook URL without a host": (
+        fixed('mutation { registerWebhook(input: {url: "http://", secret: "0123456789"}) { id } }'),
+        "BAD_USER_INPUT",
+        "url 'http://' is not an http:// or https:// URL",
+    ),
+    "webhook URL of another scheme": (
+        fixed(
+            'mutation { registerWebhook(input: {url: "ftp://erp.example/x", secret: "0123456789"}) { id } }'
+        ),
+        "BAD_USER_INPUT",
+        "is not an http:// or https:// URL",
+    ),
+    "Arabic-Indic digits": (log_time(hours="\u0661\u0662"), "BAD_USER_INPUT", "is not a decimal number"),
+    "full-width digits in a literal": (
+        fixed('mutation { createWorkRole(input: {name: "X", hourlyRate: "\uff11\uff10"}) { id } }'),
+        "BAD_USER_INPUT",
+        "is not a decimal number",
+    ),
+    "basic-format date": (log_time(date="20260101"), "BAD_USER_INPUT", "a Date is written YYYY-MM-DD"),
+    "date with a time": (log_time(date="2026-01-06T00:00"), "BAD_USER_INPUT", "a Date is written YYYY-MM-DD"),
+    "date literal in basic format": (
+        fixed('mutation { runBilling(throughDate: "20260131") }'),
+        "BAD_USER_INPUT",
+        "a Date is written YYYY-MM-DD",
+    ),
+    "duplicate GL account name": (
+        fixed(
+            'mutation { createGlAccount(input: {code: "4999", name: "Service Revenue", type: REVENUE}) '
+            "{ id } }"
+        ),
+        "BAD_USER_INPUT",
+        "name 'Service Revenue' is already GL account",
+    ),
+    "unknown GL account in a mapping": (
+        fixed('mutation { setGlMapping(input: {kind: BREAKAGE, accountId: "987654"}) { id } }'),
+        "NOT_FOUND",
+        "GL account 987654 not found",
     ),
     # business rules
     "more than the balance": (log_time(hours="5.00"), "INSUFFICIENT_BALANCE", "has 1.00 h left"),

@@ -46,9 +46,9 @@ class TestQueryLimits:
 
     async def test_a_repeated_document_is_validated_once(self, admin: Client) -> None:
         """The limits must not defeat the validation cache (bench B1: a third of a balance check)."""
-        from strawberry.extensions.validation_cache import DEFAULT_MAXSIZE, _get_validate_cache
+        from api.limits import validation_cache
 
-        cache = _get_validate_cache(DEFAULT_MAXSIZE)
+        cache = validation_cache()
         document = "{ me { role name } } # validated once"
         before = cache.cache_info()
 
@@ -95,7 +95,7 @@ class TestPagination:
                 f'mutation {{ createCompany(input: {{identifier: "C{number}", name: "C"}}) {{ id }} }}'
             )
             await admin.data(
-                f'mutation {{ createGlAccount(input: {{code: "{number}", name: "A", type: ASSET}}) '
+                f'mutation {{ createGlAccount(input: {{code: "{number}", name: "A{number}", type: ASSET}}) '
                 "{ id } }"
             )
         query = (

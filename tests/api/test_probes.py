@@ -9,9 +9,12 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
+from accounting import catalog
 from api.app import create_app
+from models.db import unit_of_work
+from models.enums import Role
 from models.settings import Settings
-from tests.api.helpers import Client, run_pending_jobs
+from tests.api.helpers import Client, create_token, run_pending_jobs
 from tests.conftest import redis_url
 
 
@@ -119,3 +122,76 @@ class TestLifespan:
         app = create_app(settings)
         async with app.router.lifespan_context(app):
             pass
+
+
+class TestOperatorsOnly:
+    """/metrics and /readyz answer ADMIN tokens only (SPEC §6, issue 11)."""
+
+    @pytest.mark.parametrize("path", ["/metrics", "/readyz"])
+    @pytest.mark.parametrize("role", [Role.CUSTOMER, Role.TECHNICIAN, Role.ACCOUNTANT])
+    async def test_other_roles_are_forbidden(self, admin: Client, db: Engine, path: str, role: Role) -> None:
+        company_id = None
+        if role is Role.CUSTOMER:
+            with unit_of_work(db) as session:
+                company_id = catalog.create_company(session, identifier="ACME", name="Acme").id
+        token = create_token(db, role, company_id=company_id, name=f"{role.value} probe")
+
+        response = await admin.http.get(path, headers={"Authorization": f"Bearer {token}"})
+
+        assert response.status_code == 403
+        assert response.json() == {
+            "error": f"{role.value} tokens may not use metrics and readiness",
+            "code": "FORBIDDEN",
+        }
+        assert "blocktime_" not in response.text
+
+    @pytest.mark.parametrize("path", ["/metrics", "/readyz"])
+    async def test_an_admin_token_reads_them(self, admin: Client, path: str) -> None:
+        response = await admin.http.get(path, headers={"Authorization": f"Bearer {admin.token}"})
+
+        assert response.status_code == 200
+
+
+class TestSecurityHeaders:
+    async def test_graphiql_has_a_policy_frame_protection_nosniff_and_a_referrer_policy(
+        self, anonymous: Client
+    ) -> None:
+        response = await anonymous.http.get("/graphql", headers={"Accept": "text/html"})
+
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/html")
+        policy = response.headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in policy
+        assert "default-src 'self'" in policy
+        assert "object-src 'none'" in policy
+        assert "'unsafe-eval'" not in policy
+        # its one inline script runs by hash, not by 'unsafe-inline'
+        script_src = next(part for part in policy.split(";") if part.strip().startswith("script-src"))
+        assert "'sha256-" in script_src and "unsafe-inline" not in script_src
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+
+    async def test_any_html_page_gets_the_same_origin_policy(self, settings: Settings, db: Engine) -> None:
+        from starlette.applications import Starlette
+        from starlette.middleware import Middleware
+        from starlette.responses import HTMLResponse
+        from starlette.routing import Route
+
+        from api.security import SAME_ORIGIN_CSP, SecurityHeaders
+
+        async def page(_request: object) -> HTMLResponse:
+            return HTMLResponse("<h1>portal</h1>")
+
+        app = Starlette(routes=[Route("/portal", page)], middleware=[Middleware(SecurityHeaders)])
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+            response = await http.get("/portal")
+
+        assert response.headers["Content-Security-Policy"] == SAME_ORIGIN_CSP
+        assert response.headers["X-Frame-Options"] == "DENY"
+
+    async def test_json_answers_get_nosniff_but_no_page_policy(self, anonymous: Client) -> None:
+        response = await anonymous.http.get("/healthz")
+
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert "Content-Security-Policy" not in response.headers
