@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import BigInteger, ColumnElement, Select, bindparam, case, func, select, type_coerce
 from sqlalchemy.orm import Session, selectinload
 
-from accounting import clock, jobs
+from accounting import clock, jobs, periods
 from accounting.dates import check_planned_date
 from accounting.errors import Conflict, InsufficientBalance, InvalidInput, NotFound
 from accounting.lots import lock_agreement, open_lots, take_fifo
@@ -214,6 +214,8 @@ def purchase_block(
     )
     session.add(invoice)
     session.flush()
+    # Checked under the invoice counter's lock, which closePeriod takes too (SPEC §8).
+    periods.refuse_closed(session, date=effective, field="effectiveDate")
     session.add(
         InvoiceLine(
             invoice_id=invoice.id,
@@ -264,6 +266,7 @@ def adjust_agreement(
     check_amount(units, "units", allow_negative=True)
     reason = require_text(reason, "reason", max_length=2000, free_text=True)
     day = today or clock.today()
+    periods.refuse_closed(session, date=day, field="date")
     agreement = lock_agreement(session, agreement_id)
     if agreement is None:
         raise NotFound("agreement", agreement_id)
@@ -328,7 +331,7 @@ def cancel_agreement(
                 kind=InvoiceKind.CREDIT_MEMO,
                 company_id=agreement.company_id,
                 agreement_id=agreement.id,
-                date=day,
+                date=periods.posting_date_of(session, day),
                 total=ZERO,
             )
             session.add(invoice)

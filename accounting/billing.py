@@ -15,6 +15,7 @@ from accounting.agreements import invoice_numbers
 from accounting.dates import check_not_after_today
 from accounting.errors import Conflict
 from accounting.money import ZERO, round_money
+from accounting.periods import posting_date_of
 from accounting.records import lock_counter
 from models import Invoice, InvoiceLine, OutboxJob, TimeEntry, WorkRole, WorkType, utcnow
 from models.enums import BillableOption, InvoiceKind
@@ -66,12 +67,16 @@ def request_billing_run(session: Session, *, through_date: dt.date | None = None
 def run_billing(session: Session, *, through_date: dt.date) -> list[Invoice]:
     """Invoice all unbilled, unreversed time dated on or before through_date.
 
+    Invoices are dated through_date, or the day after the close when through_date is
+    inside a closed period (SPEC §8); each line keeps its entry's own date.
     One AGREEMENT_USAGE invoice per agreement (a line per entry at the list value
     covered, and a "Covered by agreement" line bringing it to 0.00), and one STANDARD
     invoice per company for what the agreements did not cover. Runs are serialised,
     so each entry is invoiced exactly once however often the job runs.
     """
     lock_counter(session, "billing")
+    # A run through a closed date bills the late time; its invoices go the day after the close.
+    invoice_date = posting_date_of(session, through_date)
     entries = session.execute(
         select(*_UNBILLED_COLUMNS)
         .where(
@@ -117,7 +122,7 @@ def run_billing(session: Session, *, through_date: dt.date) -> list[Invoice]:
             InvoiceKind.AGREEMENT_USAGE,
             group[0].company_id,
             agreement_id,
-            through_date,
+            invoice_date,
         )
         covered = ZERO
         for position, entry in enumerate(group, start=1):
@@ -143,7 +148,7 @@ def run_billing(session: Session, *, through_date: dt.date) -> list[Invoice]:
 
     for company_id in sorted(standard):
         group = standard[company_id]
-        invoice = _new_invoice(session, next(numbers), InvoiceKind.STANDARD, company_id, None, through_date)
+        invoice = _new_invoice(session, next(numbers), InvoiceKind.STANDARD, company_id, None, invoice_date)
         total = ZERO
         for position, entry in enumerate(group, start=1):
             total += entry.amount_billable

@@ -15,7 +15,7 @@ from accounting import clock
 from accounting.agreements import lots_selected_on
 from accounting.money import CENT, ZERO, paid_value
 from accounting.posting import load_context, pending_drafts, unbilled_draws
-from models import Agreement, AgreementType, GLAccount, JournalLine, Lot
+from models import Agreement, AgreementType, GLAccount, JournalEntry, JournalLine, Lot
 
 
 @dataclass(frozen=True)
@@ -40,14 +40,19 @@ def _from_hundredths(value: Any) -> Decimal:
 
 
 def account_totals(
-    session: Session, account_ids: Sequence[int] | None = None
+    session: Session, account_ids: Sequence[int] | None = None, *, as_of: dt.date | None = None
 ) -> dict[int, tuple[Decimal, Decimal]]:
-    """Posted debit and credit per account, summed by the database in hundredths."""
+    """Posted debit and credit per account, summed by the database in hundredths;
+    with as_of, only entries dated on or before it."""
     stmt = select(
         JournalLine.account_id, _sum_hundredths(JournalLine.debit), _sum_hundredths(JournalLine.credit)
     ).group_by(JournalLine.account_id)
     if account_ids is not None:
         stmt = stmt.where(JournalLine.account_id.in_(account_ids))
+    if as_of is not None:
+        stmt = stmt.join(JournalEntry, JournalEntry.id == JournalLine.entry_id).where(
+            JournalEntry.date <= as_of
+        )
     return {
         account_id: (_from_hundredths(debit), _from_hundredths(credit))
         for account_id, debit, credit in session.execute(stmt)
@@ -59,9 +64,10 @@ def account_balances(session: Session, account_ids: Sequence[int]) -> dict[int, 
     return {i: totals[i][0] - totals[i][1] if i in totals else ZERO for i in account_ids}
 
 
-def trial_balance(session: Session) -> list[AccountTotals]:
-    """Each account's net posted balance on its side; debits total credits."""
-    totals = account_totals(session)
+def trial_balance(session: Session, *, as_of: dt.date | None = None) -> list[AccountTotals]:
+    """Each account's net posted balance on its side; debits total credits. With as_of,
+    the books as they stood on that date: entries dated on or before it (SPEC §8)."""
+    totals = account_totals(session, as_of=as_of)
     rows = []
     for account in session.scalars(select(GLAccount).order_by(GLAccount.code)):
         debit, credit = totals.get(account.id, (ZERO, ZERO))

@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from accounting import ledger, statements
+from accounting import ledger, periods, rollforward, statements
 from accounting.access import (
     AGREEMENTS,
     AUDIT,
@@ -33,6 +33,7 @@ from accounting.access import (
     READERS,
     TIME,
     Principal,
+    may_use,
     require,
 )
 from accounting.errors import InvalidInput, NotFound
@@ -333,9 +334,24 @@ def journal_batch(session: Session, principal: Principal, batch_id: int) -> Jour
     return row
 
 
-def trial_balance(session: Session, principal: Principal) -> list[ledger.AccountTotals]:
+def trial_balance(
+    session: Session, principal: Principal, *, as_of: dt.date | None = None
+) -> list[ledger.AccountTotals]:
     may_read(principal, LEDGER)
-    return ledger.trial_balance(session)
+    return ledger.trial_balance(session, as_of=as_of)
+
+
+def deferred_revenue_rollforward(
+    session: Session, principal: Principal, *, from_date: dt.date, to_date: dt.date
+) -> rollforward.Rollforward:
+    may_read(principal, LEDGER)
+    return rollforward.deferred_revenue_rollforward(session, from_date=from_date, to_date=to_date)
+
+
+def closed_through(session: Session, principal: Principal) -> dt.date | None:
+    """Staff read it (a technician logging back-dated time may ask); customers do not."""
+    may_use(principal, "closedThrough")
+    return periods.closed_through(session)
 
 
 def deferred_revenue_reconciliation(session: Session, principal: Principal) -> ledger.Reconciliation:

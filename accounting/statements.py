@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from accounting.agreements import LotOnDate, lots_on
 from accounting.dates import check_range
+from accounting.errors import InvalidInput
 from accounting.money import ZERO, paid_value
 from models import (
     Addition,
@@ -172,6 +173,8 @@ def statement(session: Session, *, agreement: Agreement, start: dt.date, end: dt
     balance(asOf: end); opening + lines = closing in units and in value; each line
     carries the units remaining after it. The range is at most 5 years, start <= end."""
     check_range(start, end)
+    if start == dt.date.min:
+        raise InvalidInput(f"from must be after {dt.date.min}")
     day_before = start - dt.timedelta(days=1)
     lots = lots_on(session, [agreement.id], day_before)[agreement.id]
     walk = _Walk(prices={on.lot.id: on.lot.unit_price for on in lots})
@@ -187,18 +190,9 @@ def statement(session: Session, *, agreement: Agreement, start: dt.date, end: dt
             # (a refund recorded early) shows on its effectiveDate.
             walk.remaining[lot.id] = lot.units
             arriving.append(on)
-            events.append(
-                Event(
-                    lot.effective_date,
-                    ARRIVALS[lot.source],
-                    lot.id,
-                    lot.id,
-                    ORDER[Kind.PURCHASE]
-                    if lot.source in (LotSource.PURCHASE, LotSource.ALLOWANCE)
-                    else ARRIVAL_ORDER,
-                    arrival=True,
-                )
-            )
+            kind = ARRIVALS[lot.source]
+            order = ARRIVAL_ORDER if kind is Kind.ADJUSTMENT else ORDER[kind]
+            events.append(Event(lot.effective_date, kind, lot.id, lot.id, order, arrival=True))
         else:
             continue
         if lot.expires_on is not None and start <= lot.expires_on <= end:

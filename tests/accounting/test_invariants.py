@@ -25,9 +25,11 @@ from accounting import (
     expiry,
     ledger,
     mappings,
+    periods,
+    rollforward,
     statements,
 )
-from accounting.errors import InsufficientBalance
+from accounting.errors import Conflict, InsufficientBalance, InvalidInput
 from models import Addition, Agreement, AllowanceCycle, Invoice, JournalLine, Lot, LotMovement, TimeEntry
 from models.db import session_factory
 from models.enums import (
@@ -74,6 +76,8 @@ operations = st.one_of(
     st.tuples(st.just("bill"), days),
     st.tuples(st.just("batch"), days),
     st.tuples(st.just("renew"), days),
+    # Close through START + 2d: after billing, expiring and posting through it, or as things stand.
+    st.tuples(st.just("close"), days, st.booleans()),
 )
 
 
@@ -110,6 +114,14 @@ def check_invariants(session: Session, deals: list) -> None:  # type: ignore[typ
         .join(Lot, Lot.addition_id == Addition.id)
         .where(Lot.source == LotSource.ALLOWANCE)
     ) == len(cycles)
+    # The rollforward ties to the ledger over the whole history and at the close, and
+    # nothing posted after a close is dated inside it.
+    closed = periods.closed_through(session)
+    for to in [START + dt.timedelta(days=400)] + ([closed] if closed else []):
+        result = rollforward.deferred_revenue_rollforward(session, from_date=START, to_date=to)
+        assert result.difference == 0, f"rollforward to {to} is {result.difference} out"
+        assert sum((r.closing for r in result.rows), D(0)) == result.closing
+    assert not periods.entries_inside_closed_period(session)
     # Covered time drew only lots in effect on its date (SPEC §8).
     outside = session.scalar(
         select(func.count(LotMovement.id))
@@ -214,13 +226,17 @@ def _replay(session: Session, ops: list) -> None:  # type: ignore[type-arg]
             _, which, units, price, day = op
             # AMOUNT credit sells at 0.50-1.00 per unit of value; HOURS blocks at any price.
             unit_price = D(int(price * 100) % 51 + 50) / 100 if which == 1 else price
-            agreements.purchase_block(
-                session,
-                agreement_id=deals[which].id,
-                units=units * (100 if which == 1 else 1),
-                unit_price=unit_price,
-                effective_date=START + dt.timedelta(days=day),
-            )
+            try:
+                with session.begin_nested():
+                    agreements.purchase_block(
+                        session,
+                        agreement_id=deals[which].id,
+                        units=units * (100 if which == 1 else 1),
+                        unit_price=unit_price,
+                        effective_date=START + dt.timedelta(days=day),
+                    )
+            except InvalidInput:
+                assert START + dt.timedelta(days=day) <= (periods.closed_through(session) or START)
         elif kind == "adjust":
             _, which, units = op
             try:
@@ -234,6 +250,8 @@ def _replay(session: Session, ops: list) -> None:  # type: ignore[type-arg]
                     )
             except InsufficientBalance:
                 pass
+            except InvalidInput:  # inside a closed period
+                assert START + dt.timedelta(days=30) <= (periods.closed_through(session) or START)
         elif kind == "time":
             _, which, hours, work, option, day = op
             try:
@@ -300,6 +318,26 @@ def _replay(session: Session, ops: list) -> None:  # type: ignore[type-arg]
         elif kind == "batch":
             batch = batches.create_batch(session, through_date=START + dt.timedelta(days=op[1] * 2))
             batches.post_batch(session, batch_id=batch.id)
+        elif kind == "close":
+            _, day, settle = op
+            through = START + dt.timedelta(days=day * 2)
+            closed = periods.closed_through(session)
+            if settle:
+                billing.run_billing(session, through_date=through)
+                expiry.expire_blocks(session, as_of=through)
+                batch = batches.create_batch(session, through_date=through)
+                batches.post_batch(session, batch_id=batch.id)
+            try:
+                with session.begin_nested():
+                    periods.close_period(session, through=through, today=START + dt.timedelta(days=300))
+            except InvalidInput:
+                assert closed is not None and through < closed
+            except Conflict:
+                # Refused only with something left, never after settling everything through it.
+                assert not settle
+                assert periods.unposted_through(session, through=through)
+            else:
+                assert periods.closed_through(session) == through
         check_invariants(session, deals)
 
     # Bill and post everything: the books and the lots agree with nothing left over.

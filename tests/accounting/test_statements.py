@@ -255,3 +255,6 @@ class TestStatement:
         with pytest.raises(InvalidInput, match="at most 5 years"):
             statements.statement(session, agreement=acme, start=DAY, end=dt.date(2031, 3, 3))
         assert statements.statement(session, agreement=acme, start=DAY, end=dt.date(2031, 3, 2)).lines == []
+        with pytest.raises(InvalidInput, match="from must be after 0001-01-01"):
+            statements.statement(session, agreement=acme, start=dt.date.min, end=dt.date.min)
+        assert statements.statement(session, agreement=acme, start=dt.date.max, end=dt.date.max).lines == []
