@@ -17,7 +17,7 @@ help:
 	@echo "make run               install, migrate, seed demo data, print an admin token, serve http://$(HOST):$(PORT)/graphql"
 	@echo "make test              pytest on SQLite, then on DATABASE_URL/REDIS_URL if set (PYTEST_ARGS=... to narrow)"
 	@echo "make lint              ruff check, ruff format --check, mypy (accounting, models)"
-	@echo "make bench             benchmarks B1-B5 on local PostgreSQL/Redis (BENCH_ARGS=--only B1,B3)"
+	@echo "make bench             benchmarks B1-B6 on local PostgreSQL/Redis (BENCH_ARGS=--only B1,B3)"
 	@echo "make install           uv (bootstrapped with pip if missing) + uv sync --frozen into .venv"
 	@echo "make migration-check   upgrade/check/downgrade the migrations on SQLite and PostgreSQL"
 	@echo "make migration NAME=x  autogenerate the next revision from models/ (review it by hand)"

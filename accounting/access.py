@@ -151,6 +151,7 @@ OPERATIONS: dict[str, frozenset[Role]] = {
     "purchaseBlock": BACK_OFFICE,
     "adjustAgreement": BACK_OFFICE,
     "expireBlocks": BACK_OFFICE,
+    "renewAllowances": BACK_OFFICE,
     "runBilling": BACK_OFFICE,
     "registerWebhook": BACK_OFFICE,
     "logTime": STAFF,

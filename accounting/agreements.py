@@ -73,8 +73,11 @@ def create_agreement_type(
     low_balance_percent: Decimal | None = None,
     excluded_work_type_ids: Sequence[int] = (),
     excluded_work_role_ids: Sequence[int] = (),
+    expiry_warning_days: int | None = None,
 ) -> AgreementType:
     name = require_text(name, "name")
+    if expiry_warning_days is not None and not 0 <= expiry_warning_days <= 3660:
+        raise InvalidInput("expiryWarningDays must be between 0 and 3660")
     if expire_after_months is not None and not 0 < expire_after_months <= 1200:
         raise InvalidInput("expireAfterMonths must be between 1 and 1200")
     if low_balance_threshold is not None:
@@ -92,6 +95,7 @@ def create_agreement_type(
         expire_after_months=expire_after_months,
         low_balance_threshold=low_balance_threshold,
         low_balance_percent=low_balance_percent,
+        expiry_warning_days=expiry_warning_days,
     )
     agreement_type.excluded_work_types = [
         get(session, WorkType, i, kind="work type") for i in set(excluded_work_type_ids)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from accounting import clock, jobs, outbox
 from accounting.agreements import alert_key, balance, low_balance_threshold, rearm_alerts
 from accounting.errors import InvalidInput, NotFound
+from accounting.expiring import check_expiring
 from accounting.lots import lock_agreement
 from accounting.validation import check_http_url, require_text
 from models import (
@@ -120,6 +121,7 @@ def evaluate_balance(
             raised += [n] if n else []
     else:
         rearm_alerts(session, agreement, current)
+    raised += check_expiring(session, today=today or clock.today(), agreement_ids=[agreement.id])
     session.flush()
     return raised
 
@@ -323,7 +325,7 @@ def notification_payload(session: Session, *, notification_id: int) -> dict[str,
     notification = session.get_one(Notification, notification_id)
     agreement = session.get_one(Agreement, notification.agreement_id)
     company = session.get_one(Company, agreement.company_id)
-    return {
+    payload: dict[str, object] = {
         "id": str(notification.id),
         "kind": notification.kind.value,
         "agreement": {"id": str(agreement.id), "name": agreement.name},
@@ -331,6 +333,13 @@ def notification_payload(session: Session, *, notification_id: int) -> dict[str,
         "unitsRemaining": str(notification.units_remaining),
         "createdAt": notification.created_at.isoformat(),
     }
+    if notification.kind is NotificationKind.EXPIRING:
+        # What will expire, in which unit, and when (SPEC §9).
+        agreement_type = session.get_one(AgreementType, agreement.agreement_type_id)
+        payload["units"] = str(notification.units)
+        payload["unit"] = agreement_type.application_units.value
+        payload["expiresOn"] = notification.expires_on.isoformat() if notification.expires_on else None
+    return payload
 
 
 @dataclass(frozen=True)

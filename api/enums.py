@@ -31,6 +31,14 @@ Coverage = strawberry.enum(
 )
 DeliveryChannel = strawberry.enum(enums.DeliveryChannel)
 DeliveryStatus = strawberry.enum(enums.DeliveryStatus)
+Cycle = strawberry.enum(enums.Cycle, description="How often a recurring allowance renews.")
+RolloverPolicy = strawberry.enum(
+    enums.RolloverPolicy,
+    description=(
+        "What happens to a cycle's unused allowance when the next cycle starts: NONE expires all\n"
+        "of it; ALL carries all of it over; CAPPED carries at most rolloverCap units and expires the rest."
+    ),
+)
 LotSource = strawberry.enum(enums.LotSource, description="Where a lot's units came from.")
 StatementLineKind = strawberry.enum(
     enums.StatementLineKind,

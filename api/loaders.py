@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy.orm import Session
 
-from accounting import agreements, queries
+from accounting import agreements, allowances, queries
 from accounting.access import Principal
 from models import (
     Addition,
@@ -152,6 +152,7 @@ class Loaders:
         self.additions_of_agreement = many(queries.additions_of_agreements)
         self.adjustments_of_agreement = many(queries.adjustments_of_agreements)
         self.lots_of_agreement = many(queries.lots_of_agreements)
+        self.allowance_of_agreement = many(allowances.allowances_of_agreements)
         self.lines_of_invoice = many(queries.lines_of_invoices)
         self.entries_of_batch = many(queries.entries_of_batches)
         self.lines_of_entry = many(queries.lines_of_entries)
@@ -233,6 +234,7 @@ class Loaders:
             self.additions_of_agreement,
             self.adjustments_of_agreement,
             self.lots_of_agreement,
+            self.allowance_of_agreement,
         ):
             loader.want(ids)
 

@@ -20,6 +20,7 @@ from api.admin.mutations import AdminMutation
 from api.admin.queries import AdminQuery
 from api.agreements.mutations import AgreementMutation
 from api.agreements.queries import AgreementQuery
+from api.allowances.mutations import AllowanceMutation
 from api.billing.mutations import BillingMutation
 from api.billing.queries import BillingQuery
 from api.catalog.mutations import CatalogMutation
@@ -57,6 +58,7 @@ class Mutation(
     CatalogMutation,
     LedgerMutation,
     AgreementMutation,
+    AllowanceMutation,
     TimeEntryMutation,
     BillingMutation,
     NotificationMutation,

@@ -8,6 +8,7 @@ from models.agreement import (
     agreement_type_excluded_work_role,
     agreement_type_excluded_work_type,
 )
+from models.allowance import Allowance, AllowanceCycle
 from models.auth import ApiToken, AuditEntry, IdempotencyKey
 from models.base import Base, Fixed, Model, Money, utcnow
 from models.company import Company, WorkRole, WorkType
@@ -24,6 +25,8 @@ __all__ = [
     "Adjustment",
     "Agreement",
     "AgreementType",
+    "Allowance",
+    "AllowanceCycle",
     "ApiToken",
     "AuditEntry",
     "Base",

@@ -76,6 +76,9 @@ class AgreementType(Model):
             "low_balance_percent IS NULL OR (low_balance_percent >= 0 AND low_balance_percent <= 10000)",
             name="percent_range",
         ),
+        CheckConstraint(
+            "expiry_warning_days IS NULL OR expiry_warning_days >= 0", name="warning_days_not_negative"
+        ),
     )
 
     name: Mapped[str] = mapped_column(String(100), unique=True)
@@ -86,6 +89,8 @@ class AgreementType(Model):
     expire_after_months: Mapped[int | None] = mapped_column(Integer)
     low_balance_threshold: Mapped[Decimal | None] = mapped_column(Money())
     low_balance_percent: Mapped[Decimal | None] = mapped_column(Money())
+    # EXPIRING is raised this many days before a lot with units left expires (SPEC §9).
+    expiry_warning_days: Mapped[int | None] = mapped_column(Integer)
 
     excluded_work_types: Mapped[list[WorkType]] = relationship(
         secondary=agreement_type_excluded_work_type, lazy="raise", order_by=WorkType.id

@@ -77,6 +77,21 @@ class NotificationKind(enum.StrEnum):
     LOW_BALANCE = "LOW_BALANCE"
     DEPLETED = "DEPLETED"
     OVERRUN = "OVERRUN"
+    EXPIRING = "EXPIRING"
+
+
+class Cycle(enum.StrEnum):
+    """How often a recurring allowance renews (SPEC §9)."""
+
+    MONTHLY = "MONTHLY"
+    QUARTERLY = "QUARTERLY"
+    YEARLY = "YEARLY"
+
+
+class RolloverPolicy(enum.StrEnum):
+    NONE = "NONE"
+    ALL = "ALL"
+    CAPPED = "CAPPED"
 
 
 class DeliveryChannel(enum.StrEnum):
@@ -95,6 +110,8 @@ class DeliveryStatus(enum.StrEnum):
 class LotSource(enum.StrEnum):
     PURCHASE = "PURCHASE"
     ADJUSTMENT = "ADJUSTMENT"
+    # A recurring allowance's cycle (SPEC §9): bought and billed like a purchase.
+    ALLOWANCE = "ALLOWANCE"
 
 
 class MovementKind(enum.StrEnum):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Model, Money, UTCDateTime
@@ -22,6 +22,10 @@ class Notification(Model):
     dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)
     time_entry_id: Mapped[int | None] = mapped_column(ForeignKey("time_entry.id", ondelete="RESTRICT"))
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # EXPIRING (SPEC §9): the lot, the units that will expire and when.
+    lot_id: Mapped[int | None] = mapped_column(ForeignKey("lot.id", ondelete="RESTRICT"))
+    units: Mapped[Decimal | None] = mapped_column(Money())
+    expires_on: Mapped[dt.date | None] = mapped_column(Date)
 
 
 class Webhook(Model):

@@ -170,6 +170,8 @@ class TestTokenListAndRevoke:
                 access.authenticate(session, secret)
             (entry,) = session.scalars(select(AuditEntry).where(AuditEntry.action == "revokeApiToken"))
             assert (entry.actor_name.startswith("cli:"), entry.object_id) == (True, str(token_id))
+
+
 class TestExport:
     """`blocktime export` against the suite's database (both backends)."""
 

@@ -28,7 +28,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session
 
-from accounting import batches, billing, expiry, jobs, notifications, outbox
+from accounting import allowances, batches, billing, clock, expiring, expiry, jobs, notifications, outbox
 from accounting.errors import Conflict
 from models.db import get_engine, unit_of_work
 from models.settings import Settings, get_settings
@@ -158,6 +158,18 @@ def expire_blocks(job_id: int, as_of: str) -> None:
     log.info("Expiry as of %s: %d lot(s) expired.", as_of, len(movements))
 
 
+@dramatiq.actor(actor_name=jobs.RENEW_ALLOWANCES, **_ACCOUNTING)
+def renew_allowances(job_id: int, as_of: str) -> None:
+    day = dt.date.fromisoformat(as_of)
+    with claimed(job_id, jobs.RENEW_ALLOWANCES) as session:
+        if session is None:
+            return
+        cycles = allowances.renew_allowances(session, as_of=day)
+        warned = expiring.check_expiring(session, today=clock.today())
+        counts = (len(cycles), len(warned))
+    log.info("Allowances as of %s: %d cycle(s) renewed, %d EXPIRING raised.", as_of, *counts)
+
+
 @dramatiq.actor(actor_name=jobs.EVALUATE_BALANCE, **_NOTIFICATIONS)
 def evaluate_balance(job_id: int, agreement_id: int, time_entry_id: int | None = None) -> None:
     with claimed(job_id, jobs.EVALUATE_BALANCE) as session:
@@ -245,4 +257,12 @@ def _record_delivery_failure(delivery_id: int, exc: BaseException) -> None:
         log.exception("Could not record the failure of delivery %s.", delivery_id)
 
 
-ACTORS = (run_billing, post_batch, expire_blocks, evaluate_balance, deliver_notification, send_delivery)
+ACTORS = (
+    run_billing,
+    post_batch,
+    expire_blocks,
+    renew_allowances,
+    evaluate_balance,
+    deliver_notification,
+    send_delivery,
+)

@@ -6,8 +6,9 @@ from decimal import Decimal
 
 import strawberry
 
-from accounting import agreements, clock, expiry
+from accounting import agreements, allowances, clock, expiry
 from api.agreements.types import Addition, Adjustment, Agreement, AgreementType
+from api.allowances.types import AllowanceInput
 from api.context import Info, wrap
 from api.enums import ApplicationUnits
 from api.scalars import input_id
@@ -27,6 +28,7 @@ class CreateAgreementTypeInput:
     low_balance_percent: Decimal | None = None
     excluded_work_type_ids: list[strawberry.ID] | None = None
     excluded_work_role_ids: list[strawberry.ID] | None = None
+    expiry_warning_days: int | None = None
 
 
 @strawberry.input
@@ -41,6 +43,7 @@ class CreateAgreementInput:
     notify_emails: list[str] | None = strawberry.field(
         default=None, description="Contacts e-mailed with the agreement's notifications besides billingEmail."
     )
+    allowance: AllowanceInput | None = None
 
 
 @strawberry.input
@@ -92,6 +95,7 @@ class AgreementMutation:
                 excluded_work_role_ids=[
                     input_id(i, "excludedWorkRoleIds") for i in input.excluded_work_role_ids or ()
                 ],
+                expiry_warning_days=input.expiry_warning_days,
             ),
         )
         return wrap(info, AgreementType, row)
@@ -102,7 +106,7 @@ class AgreementMutation:
             info,
             "createAgreement",
             details=dataclasses.asdict(input),
-            change=lambda session: agreements.create_agreement(
+            change=lambda session: allowances.create_agreement_with_allowance(
                 session,
                 company_id=input_id(input.company_id, "companyId"),
                 agreement_type_id=input_id(input.agreement_type_id, "agreementTypeId"),
@@ -112,6 +116,8 @@ class AgreementMutation:
                 allow_overruns=input.allow_overruns,
                 low_balance_threshold=input.low_balance_threshold,
                 notify_emails=input.notify_emails or (),
+                allowance=input.allowance.terms() if input.allowance is not None else None,
+                today=today(),
             ),
         )
         return wrap(info, Agreement, row)

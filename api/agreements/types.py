@@ -12,6 +12,7 @@ from accounting import queries
 from accounting.forecast import forecast as forecast_usage
 from accounting.lots import lot_deferred_value
 from api.agreements.forecast import Forecast
+from api.allowances.types import Allowance
 from api.catalog.types import Company, WorkRole, WorkType
 from api.context import Info
 from api.enums import AgreementStatus, ApplicationUnits, LotSource
@@ -37,6 +38,9 @@ class AgreementType:
     expire_after_months: int | None
     low_balance_threshold: Decimal | None
     low_balance_percent: Decimal | None
+    expiry_warning_days: int | None = strawberry.field(
+        description="EXPIRING is raised this many days before a lot with units left expires; null = never."
+    )
 
     @classmethod
     def from_model(cls, row: models.AgreementType) -> "AgreementType":
@@ -51,6 +55,7 @@ class AgreementType:
             expire_after_months=row.expire_after_months,
             low_balance_threshold=row.low_balance_threshold,
             low_balance_percent=row.low_balance_percent,
+            expiry_warning_days=row.expiry_warning_days,
         )
 
     @strawberry.field
@@ -211,6 +216,11 @@ class Agreement:
         from api.billing.types import Invoice
 
         return [Invoice.from_model(r) for r in info.context.loaders.invoices_of_agreement.load(self.row.id)]
+
+    @strawberry.field(description="The recurring allowance the agreement renews, if any (SPEC §9).")
+    def allowance(self, info: Info) -> Allowance | None:
+        rows = info.context.loaders.allowance_of_agreement.load(self.row.id)
+        return Allowance.from_model(rows[0], self.row) if rows else None
 
     @strawberry.field(
         description="Each block and complimentary adjustment, oldest first: what is left of which."

@@ -174,6 +174,7 @@ OPERATIONS = [
     Operation("closePeriod", 'mutation { closePeriod(through: "2025-12-31") }', BACK_OFFICE),
     Operation("runBilling", 'mutation { runBilling(throughDate: "2026-01-31") }', BACK_OFFICE),
     Operation("expireBlocks", 'mutation { expireBlocks(asOf: "2026-01-31") }', BACK_OFFICE),
+    Operation("renewAllowances", 'mutation { renewAllowances(asOf: "2026-01-31") }', BACK_OFFICE),
     Operation(
         "postJournalBatch",
         # Through today: the block purchased above (today) is there to post.

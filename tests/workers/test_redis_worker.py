@@ -17,10 +17,11 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from accounting import changes, notifications
-from models import JournalBatch, JournalEntry, Notification, NotificationDelivery, Webhook
+from accounting import changes, clock, jobs, notifications
+from accounting.cycles import cycle_start
+from models import AllowanceCycle, JournalBatch, JournalEntry, Notification, NotificationDelivery, Webhook
 from models.db import get_engine, unit_of_work
-from models.enums import BatchStatus, DeliveryStatus
+from models.enums import BatchStatus, Cycle, DeliveryStatus
 from models.settings import Settings
 from tests.workers import scenarios
 from tests.workers.conftest import (
@@ -155,3 +156,39 @@ class TestWithARedisWorker:
         wait_until(lambda: batch_status(api, batch_id) is BatchStatus.POSTED, what="the batch to be POSTED")
         with Session(api) as session:
             assert session.scalar(select(func.count(JournalEntry.id))) == 2
+
+
+class TestAllowancesWithARedisWorker:
+    def test_a_renewal_run_renews_the_due_cycles_and_warns_once_of_expiring_hours(
+        self, api: Engine, webhook: WebhookServer
+    ) -> None:
+        today = clock.today()
+        start = cycle_start(today, Cycle.MONTHLY, -2)
+        shop = scenarios.allowance_agreement(
+            api, start=start, webhook_url=webhook.url, expiry_warning_days=31
+        )
+
+        scenarios.enqueue(api, jobs.RENEW_ALLOWANCES, as_of=today.isoformat())
+        scenarios.enqueue(api, jobs.RENEW_ALLOWANCES, as_of=today.isoformat())
+
+        wait_until(lambda: webhook.received, what="the EXPIRING webhook")
+        wait_settled(api)
+        time.sleep(0.3)  # room for a duplicate to show up, were there one
+        # Only the current cycle's lot is still to expire (rollover NONE: all of its 10 h), and
+        # the agreement, created behind its cycles, was not announced as depleted meanwhile.
+        assert [r.json["kind"] for r in webhook.received] == ["EXPIRING"]
+        (post,) = webhook.received
+        ends = cycle_start(start, Cycle.MONTHLY, 3)
+        assert (post.json["kind"], post.json["units"], post.json["unit"], post.json["expiresOn"]) == (
+            "EXPIRING",
+            "10.00",
+            "HOURS",
+            ends.isoformat(),
+        )
+        with Session(api) as session:
+            starts = session.scalars(
+                select(AllowanceCycle.start)
+                .where(AllowanceCycle.agreement_id == shop.agreement_id)
+                .order_by(AllowanceCycle.number)
+            ).all()
+        assert list(starts) == [cycle_start(start, Cycle.MONTHLY, n) for n in range(3)]
