@@ -159,6 +159,7 @@ class TestExport:
 
         identifier = self.committed_batch(db)
         monkeypatch.setenv("DATABASE_URL", settings.database_url)
+        get_settings.cache_clear()  # building the batch read the settings (the clock's time zone)
 
         result = CliRunner().invoke(app, ["export", identifier, "--format", "BEANCOUNT"])
 
@@ -179,6 +180,7 @@ class TestExport:
         identifier = self.committed_batch(db)
         monkeypatch.setenv("DATABASE_URL", settings.database_url)
         monkeypatch.setenv("BLOCKTIME_QBO_DATE_FORMAT", "DD/MM/YYYY")
+        get_settings.cache_clear()  # building the batch read the settings (the clock's time zone)
         target = tmp_path / "journal.csv"
 
         result = CliRunner().invoke(
@@ -199,6 +201,7 @@ class TestExport:
     ) -> None:
         identifier = self.committed_batch(db)
         monkeypatch.setenv("DATABASE_URL", settings.database_url)
+        get_settings.cache_clear()  # building the batch read the settings (the clock's time zone)
         target = tmp_path / "books.beancount"
 
         result = CliRunner().invoke(app, ["export", identifier, "-f", "BEANCOUNT", "-o", str(target)])
@@ -217,6 +220,7 @@ class TestExport:
         self, db: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch, fresh_settings: None
     ) -> None:
         monkeypatch.setenv("DATABASE_URL", settings.database_url)
+        get_settings.cache_clear()  # building the batch read the settings (the clock's time zone)
 
         result = CliRunner().invoke(app, ["export", "JB-999999", "--format", "IIF"])
 
@@ -255,6 +259,7 @@ class TestExport:
             created = batches.create_batch(session, through_date=dt.date(2026, 5, 4))
             identifier = batches.post_batch(session, batch_id=created.id).identifier
         monkeypatch.setenv("DATABASE_URL", settings.database_url)
+        get_settings.cache_clear()  # building the batch read the settings (the clock's time zone)
 
         to_stdout = CliRunner().invoke(app, ["export", identifier, "--format", "XERO_CSV"])
         to_files = CliRunner().invoke(
