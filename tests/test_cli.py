@@ -195,6 +195,7 @@ class TestExport:
 
         identifier = self.committed_batch(db)
         monkeypatch.setenv("DATABASE_URL", settings.database_url)
+        get_settings.cache_clear()  # building the batch read the settings (the clock's time zone)
 
         result = CliRunner().invoke(app, ["export", identifier, "--format", "BEANCOUNT"])
 
@@ -215,6 +216,7 @@ class TestExport:
         identifier = self.committed_batch(db)
         monkeypatch.setenv("DATABASE_URL", settings.database_url)
         monkeypatch.setenv("BLOCKTIME_QBO_DATE_FORMAT", "DD/MM/YYYY")
+        get_settings.cache_clear()  # building the batch read the settings (the clock's time zone)
         target = tmp_path / "journal.csv"
 
         result = CliRunner().invoke(
@@ -235,6 +237,7 @@ class TestExport:
     ) -> None:
         identifier = self.committed_batch(db)
         monkeypatch.setenv("DATABASE_URL", settings.database_url)
+        get_settings.cache_clear()  # building the batch read the settings (the clock's time zone)
         target = tmp_path / "books.beancount"
 
         result = CliRunner().invoke(app, ["export", identifier, "-f", "BEANCOUNT", "-o", str(target)])
@@ -253,6 +256,7 @@ class TestExport:
         self, db: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch, fresh_settings: None
     ) -> None:
         monkeypatch.setenv("DATABASE_URL", settings.database_url)
+        get_settings.cache_clear()  # building the batch read the settings (the clock's time zone)
 
         result = CliRunner().invoke(app, ["export", "JB-999999", "--format", "IIF"])
 
@@ -291,6 +295,7 @@ class TestExport:
             created = batches.create_batch(session, through_date=dt.date(2026, 5, 4))
             identifier = batches.post_batch(session, batch_id=created.id).identifier
         monkeypatch.setenv("DATABASE_URL", settings.database_url)
+        get_settings.cache_clear()  # building the batch read the settings (the clock's time zone)
 
         to_stdout = CliRunner().invoke(app, ["export", identifier, "--format", "XERO_CSV"])
         to_files = CliRunner().invoke(
