@@ -16,7 +16,7 @@ cycle start like any expiry.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -107,6 +107,7 @@ def create_agreement_with_allowance(
     end_date: dt.date | None = None,
     allow_overruns: bool | None = None,
     low_balance_threshold: Decimal | None = None,
+    notify_emails: Sequence[str] = (),
     allowance: AllowanceTerms | None = None,
     today: dt.date | None = None,
 ) -> Agreement:
@@ -123,6 +124,7 @@ def create_agreement_with_allowance(
         end_date=end_date,
         allow_overruns=allow_overruns,
         low_balance_threshold=low_balance_threshold,
+        notify_emails=notify_emails,
     )
     if allowance is None:
         return agreement
