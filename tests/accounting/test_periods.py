@@ -236,7 +236,7 @@ class TestLateActivityAfterAClose:
 
         # Late time bills into the day after the close: a batch through the closed date has
         # nothing to post (and is refused rather than made empty); the next day's has it all.
-        with pytest.raises(InvalidInput, match="^nothing to post through 2026-07-31$"):
+        with pytest.raises(InvalidInput, match=r"^nothing to post through 2026-07-31$"):
             batches.create_batch(session, through_date=JUL_31)
         assert post(session, AUG_1).total_debit == D("300.00")
 
