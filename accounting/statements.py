@@ -348,7 +348,7 @@ class _Names:
         invoices: dict[int, str] = {}
         if invoice_ids:
             numbers = select(Invoice.id, Invoice.number).where(Invoice.id.in_(invoice_ids))
-            invoices = dict(session.execute(numbers).tuples().all())
+            invoices = dict(session.execute(numbers).all())
         return cls(lots, additions, adjustments, entries, work, invoices)
 
     def addition_of_lot(self, event: Event) -> Addition | None:
