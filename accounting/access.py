@@ -165,9 +165,12 @@ OPERATIONS: dict[str, frozenset[Role]] = {
     "createApiToken": ADMINS,
     # the HTTP probes /metrics and /readyz (api.app): operators only, never a customer
     "metrics and readiness": ADMINS,
-    # declared ahead for the parts in flight (time, admin): staff only
-    "rollforward": READERS[LEDGER],
+    # part time: the books on a date and closed periods (SPEC §8)
+    "deferredRevenueRollforward": READERS[LEDGER],
     "closePeriod": BACK_OFFICE,
+    # a technician logging back-dated time may ask how far the books are closed
+    "closedThrough": STAFF,
+    # declared ahead for the parts in flight (admin): staff only
     "apiTokens": READERS[ACCESS],
     "webhooks": BACK_OFFICE,
 }
@@ -190,7 +193,7 @@ TYPES: dict[str, frozenset[Role]] = {
     "InvoiceLine": READERS[INVOICES],
     "Notification": READERS[NOTIFICATIONS],
     # declared ahead for the parts in flight
-    "Rollforward": READERS[LEDGER],
+    "DeferredRevenueRollforward": READERS[LEDGER],
     "RollforwardRow": READERS[LEDGER],
     "NotificationDelivery": STAFF,
     "ApiToken": READERS[ACCESS],

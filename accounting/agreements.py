@@ -7,14 +7,16 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import BigInteger, ColumnElement, Select, bindparam, case, func, select, type_coerce
 from sqlalchemy.orm import Session, selectinload
 
-from accounting import clock, jobs
+from accounting import clock, jobs, periods
+from accounting.dates import check_planned_date
 from accounting.errors import Conflict, InsufficientBalance, InvalidInput, NotFound
 from accounting.lots import lock_agreement, open_lots, take_fifo
-from accounting.money import HUNDRED, ZERO, paid_value, percent
+from accounting.money import HUNDRED, ZERO, from_hundredths, paid_value, percent
 from accounting.records import get, next_numbers
 from accounting.validation import check_amount, optional_text, require_text
 from models import (
@@ -26,6 +28,7 @@ from models import (
     Invoice,
     InvoiceLine,
     Lot,
+    LotMovement,
     Notification,
     WorkRole,
     WorkType,
@@ -129,6 +132,7 @@ def create_agreement(
     if session.get(Company, company_id) is None:
         raise NotFound("company", company_id)
     load_agreement_type(session, agreement_type_id)
+    check_planned_date(start_date, field="startDate")
     if end_date is not None and end_date < start_date:
         raise InvalidInput(f"endDate {end_date} is before startDate {start_date}")
     if low_balance_threshold is not None:
@@ -168,7 +172,9 @@ def purchase_block(
     effective_date: dt.date | None = None,
     today: dt.date | None = None,
 ) -> Addition:
-    """Buy a block: a lot at the price paid, billed at once on a PREPAID_PURCHASE invoice."""
+    """Buy a block: a lot at the price paid, billed at once on a PREPAID_PURCHASE invoice
+    dated its effectiveDate (at most 1 year ahead, SPEC §8); the lot covers time from
+    that date up to, not including, its expiresOn."""
     check_amount(units, "units")
     check_amount(unit_price, "unitPrice", allow_zero=True)
     category = optional_text(category, "category")
@@ -185,6 +191,7 @@ def purchase_block(
         )
     agreement_type = session.get_one(AgreementType, agreement.agreement_type_id)
     effective = effective_date or today or clock.today()
+    check_planned_date(effective, field="effectiveDate", today=today)
     amount = paid_value(units, unit_price)
     check_amount(amount, "units x unitPrice", allow_zero=True)
     expires_on = (
@@ -203,6 +210,8 @@ def purchase_block(
     )
     session.add(invoice)
     session.flush()
+    # Checked under the invoice counter's lock, which closePeriod takes too (SPEC §8).
+    periods.refuse_closed(session, date=effective, field="effectiveDate")
     session.add(
         InvoiceLine(
             invoice_id=invoice.id,
@@ -253,6 +262,7 @@ def adjust_agreement(
     check_amount(units, "units", allow_negative=True)
     reason = require_text(reason, "reason", max_length=2000, free_text=True)
     day = today or clock.today()
+    periods.refuse_closed(session, date=day, field="date")
     agreement = lock_agreement(session, agreement_id)
     if agreement is None:
         raise NotFound("agreement", agreement_id)
@@ -281,7 +291,8 @@ def adjust_agreement(
         session.flush()
         rearm_alerts(session, agreement)
     else:
-        lots = open_lots(session, agreement.id)
+        # Only units the customer could use today can be written off (SPEC §8).
+        lots = open_lots(session, agreement.id, on=day)
         available = sum((lot.units_remaining for lot in lots), ZERO)
         if available < -units:
             raise InsufficientBalance(f"cannot write off {-units} units: {available} remain")
@@ -307,14 +318,16 @@ def cancel_agreement(
     agreement.status = AgreementStatus.CANCELLED
     agreement.cancelled_on = day
     if refund_unused:
-        lots = [lot for lot in open_lots(session, agreement.id) if lot.unit_price > 0]
+        # Expired units are not refunded, even before the expiry job has recorded them;
+        # units not yet in effect are (they were paid for).
+        lots = [lot for lot in open_lots(session, agreement.id, unexpired_on=day) if lot.unit_price > 0]
         if lots:
             invoice = Invoice(
                 number=invoice_number(session),
                 kind=InvoiceKind.CREDIT_MEMO,
                 company_id=agreement.company_id,
                 agreement_id=agreement.id,
-                date=day,
+                date=periods.posting_date_of(session, day),
                 total=ZERO,
             )
             session.add(invoice)
@@ -346,6 +359,8 @@ def cancel_agreement(
 
 @dataclass(frozen=True)
 class Balance:
+    """An agreement's balance on one date (SPEC §2, §8)."""
+
     units_purchased: Decimal
     units_applied: Decimal
     units_expired: Decimal
@@ -353,6 +368,107 @@ class Balance:
     deferred_revenue: Decimal
     percent_remaining: Decimal | None
     is_low: bool
+    as_of: dt.date | None = None
+    # Bought, not yet in effect on as_of: not usable yet, not in units_remaining.
+    units_scheduled: Decimal = ZERO
+    # The earliest expiresOn after as_of of a lot in effect with units left, and its units.
+    next_expires_on: dt.date | None = None
+    units_expiring_next: Decimal = ZERO
+
+
+@dataclass(frozen=True)
+class LotOnDate:
+    """One lot as it stood at the end of a day: what its movements dated on or before
+    that day left of it (SPEC §8). Later movements are added back, so reading a past
+    date costs the movements after it, never the lot's whole history."""
+
+    lot: Lot
+    day: dt.date
+    remaining: Decimal
+    applied: Decimal
+    expired_recorded: Decimal
+    removed: Decimal  # written off or refunded
+
+    @property
+    def scheduled(self) -> bool:
+        return self.lot.effective_date > self.day
+
+    @property
+    def expired(self) -> bool:
+        return self.lot.expires_on is not None and self.lot.expires_on <= self.day
+
+    @property
+    def in_effect(self) -> bool:
+        return not self.scheduled and not self.expired
+
+
+def _sum_units(kind: MovementKind) -> Any:
+    # Money columns hold integer hundredths: sum them in the database, exactly.
+    return func.coalesce(
+        func.sum(case((LotMovement.kind == kind, type_coerce(LotMovement.units, BigInteger)), else_=0)), 0
+    )
+
+
+def _lots_on_statement(lots: ColumnElement[bool]) -> Select[Any]:
+    """The lots that `lots` selects, each with the sums per kind of its movements dated
+    after the bound "day"."""
+    later = (
+        select(
+            LotMovement.lot_id.label("lot_id"),
+            _sum_units(MovementKind.USAGE).label("usage"),
+            _sum_units(MovementKind.REVERSAL).label("reversal"),
+            _sum_units(MovementKind.EXPIRY).label("expiry"),
+            _sum_units(MovementKind.WRITE_OFF).label("write_off"),
+            _sum_units(MovementKind.REFUND).label("refund"),
+        )
+        .where(LotMovement.lot_id.in_(select(Lot.id).where(lots)), LotMovement.date > bindparam("day"))
+        .group_by(LotMovement.lot_id)
+        .subquery()
+    )
+    return (
+        select(Lot, later.c.usage, later.c.reversal, later.c.expiry, later.c.write_off, later.c.refund)
+        .outerjoin(later, later.c.lot_id == Lot.id)
+        .where(lots)
+        .order_by(Lot.effective_date, Lot.id)
+    )
+
+
+# Built once: a balance check is the hottest read, and building this statement cost more
+# than running it.
+_LOTS_OF_AGREEMENTS_ON = _lots_on_statement(Lot.agreement_id.in_(bindparam("agreement_ids", expanding=True)))
+
+
+def lots_on(session: Session, agreement_ids: Sequence[int], day: dt.date) -> dict[int, list[LotOnDate]]:
+    """Every lot of the agreements as it stood at the end of `day`, FIFO order, in ONE
+    statement: each lot joined with the sums, per kind, of its movements dated after
+    `day` (index lot_id, date), which are added back to its current counters."""
+    found: dict[int, list[LotOnDate]] = {i: [] for i in agreement_ids}
+    rows = session.execute(_LOTS_OF_AGREEMENTS_ON, {"agreement_ids": list(agreement_ids), "day": day})
+    for on in _on_date(rows, day):
+        found[on.lot.agreement_id].append(on)
+    return found
+
+
+def lots_selected_on(session: Session, lots: ColumnElement[bool], day: dt.date) -> list[LotOnDate]:
+    """The lots that the condition `lots` selects, as they stood at the end of `day` (see lots_on)."""
+    return _on_date(session.execute(_lots_on_statement(lots), {"day": day}), day)
+
+
+def _on_date(rows: Iterable[Any], day: dt.date) -> list[LotOnDate]:
+    found: list[LotOnDate] = []
+    for lot, *sums in rows:
+        usage, reversal, expiry, write_off, refund = (from_hundredths(v) if v else ZERO for v in sums)
+        found.append(
+            LotOnDate(
+                lot=lot,
+                day=day,
+                remaining=lot.units_remaining + usage - reversal + expiry + write_off + refund,
+                applied=lot.units_applied - usage + reversal,
+                expired_recorded=lot.units_expired - expiry,
+                removed=lot.units_written_off - write_off + lot.units_refunded - refund,
+            )
+        )
+    return found
 
 
 def low_balance_threshold(agreement: Agreement, agreement_type: AgreementType) -> Decimal | None:
@@ -374,17 +490,32 @@ def is_low(
     return pct is not None and remaining * HUNDRED <= purchased * pct
 
 
-def _balance_from_lots(agreement: Agreement, agreement_type: AgreementType, lots: Iterable[Lot]) -> Balance:
-    bought = applied = expired = removed = remaining = deferred = ZERO
-    for lot in lots:
-        bought += lot.units
-        applied += lot.units_applied
-        expired += lot.units_expired
-        removed += lot.units_written_off + lot.units_refunded
-        remaining += lot.units_remaining
-        deferred += paid_value(lot.units_remaining, lot.unit_price)
+def balance_from_lots(
+    agreement: Agreement, agreement_type: AgreementType, lots: Iterable[LotOnDate], *, as_of: dt.date
+) -> Balance:
+    """The balance on `as_of` from its lots on that date (SPEC §8): lots in effect count;
+    a lot past its expiresOn counts as expired whether or not the expiry was recorded;
+    a lot not yet in effect is only in units_scheduled."""
+    bought = applied = expired = removed = remaining = deferred = scheduled = ZERO
+    expiring: dict[dt.date, Decimal] = {}
+    for on in lots:
+        if on.scheduled:
+            scheduled += on.remaining
+            continue
+        bought += on.lot.units
+        applied += on.applied
+        removed += on.removed
+        if on.expired:
+            expired += on.expired_recorded + on.remaining
+            continue
+        expired += on.expired_recorded
+        remaining += on.remaining
+        deferred += paid_value(on.remaining, on.lot.unit_price)
+        if on.lot.expires_on is not None and on.remaining > 0:
+            expiring[on.lot.expires_on] = expiring.get(on.lot.expires_on, ZERO) + on.remaining
     # Written-off and refunded units leave "purchased", so remaining = purchased - applied - expired.
     purchased = bought - removed
+    next_expires_on = min(expiring) if expiring else None
     return Balance(
         units_purchased=purchased,
         units_applied=applied,
@@ -393,30 +524,34 @@ def _balance_from_lots(agreement: Agreement, agreement_type: AgreementType, lots
         deferred_revenue=deferred,
         percent_remaining=percent(remaining, purchased),
         is_low=is_low(agreement, agreement_type, remaining=remaining, purchased=purchased),
+        as_of=as_of,
+        units_scheduled=scheduled,
+        next_expires_on=next_expires_on,
+        units_expiring_next=expiring[next_expires_on] if next_expires_on is not None else ZERO,
     )
 
 
-def balances(session: Session, agreements: Sequence[Agreement]) -> dict[int, Balance]:
-    """Balances of many agreements in two queries, whatever their number."""
+def balances(
+    session: Session, agreements: Sequence[Agreement], *, as_of: dt.date | None = None
+) -> dict[int, Balance]:
+    """Balances of many agreements on `as_of` (default today) in two queries, whatever
+    their number and however long their history (SPEC §8)."""
     if not agreements:
         return {}
-    ids = [a.id for a in agreements]
+    day = as_of or clock.today()
     types = {
         t.id: t
         for t in session.scalars(
             select(AgreementType).where(AgreementType.id.in_({a.agreement_type_id for a in agreements}))
         )
     }
-    lots_by_agreement: dict[int, list[Lot]] = {i: [] for i in ids}
-    for lot in session.scalars(select(Lot).where(Lot.agreement_id.in_(ids)).order_by(Lot.id)):
-        lots_by_agreement[lot.agreement_id].append(lot)
-    return {
-        a.id: _balance_from_lots(a, types[a.agreement_type_id], lots_by_agreement[a.id]) for a in agreements
-    }
+    lots = lots_on(session, [a.id for a in agreements], day)
+    return {a.id: balance_from_lots(a, types[a.agreement_type_id], lots[a.id], as_of=day) for a in agreements}
 
 
-def balance(session: Session, agreement: Agreement) -> Balance:
-    return balances(session, [agreement])[agreement.id]
+def balance(session: Session, agreement: Agreement, *, as_of: dt.date | None = None) -> Balance:
+    """One agreement's balance on `as_of`, by default today (SPEC §8)."""
+    return balances(session, [agreement], as_of=as_of)[agreement.id]
 
 
 def alert_key(kind: NotificationKind, agreement: Agreement) -> str:

@@ -9,8 +9,9 @@ from decimal import Decimal
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from accounting import clock, jobs
-from accounting.errors import InvalidInput, NotFound, UnbalancedEntry
+from accounting import jobs
+from accounting.dates import check_not_after_today
+from accounting.errors import NotFound, UnbalancedEntry
 from accounting.mappings import MappingResolver
 from accounting.money import ZERO
 from accounting.posting import (
@@ -50,9 +51,9 @@ _SOURCE_TABLES = {
 
 
 def create_batch(session: Session, *, through_date: dt.date) -> JournalBatch:
-    """A PENDING batch whose posting is enqueued in the same transaction."""
-    if through_date > clock.today() + dt.timedelta(days=3660):
-        raise InvalidInput("throughDate is too far in the future")
+    """A PENDING batch whose posting is enqueued in the same transaction; throughDate
+    may not be after today (SPEC §8)."""
+    check_not_after_today(through_date, field="throughDate")
     batch = JournalBatch(
         identifier=f"JB-{next_number(session, 'journal_batch'):06d}",
         status=BatchStatus.PENDING,

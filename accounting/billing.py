@@ -10,11 +10,14 @@ from typing import Any
 from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from accounting import clock, jobs
 from accounting.agreements import invoice_numbers
+from accounting.dates import check_not_after_today
 from accounting.errors import Conflict
 from accounting.money import ZERO, round_money
+from accounting.periods import posting_date_of
 from accounting.records import lock_counter
-from models import Invoice, InvoiceLine, TimeEntry, WorkRole, WorkType, utcnow
+from models import Invoice, InvoiceLine, OutboxJob, TimeEntry, WorkRole, WorkType, utcnow
 from models.enums import BillableOption, InvoiceKind
 
 COVERED_LINE = "Covered by agreement"
@@ -54,15 +57,26 @@ def _rate(entry: Unbilled, roles: dict[int, WorkRole], types: dict[int, WorkType
     return round_money(roles[entry.work_role_id].hourly_rate * types[entry.work_type_id].rate_multiplier)
 
 
+def request_billing_run(session: Session, *, through_date: dt.date | None = None) -> OutboxJob:
+    """Enqueue a billing run through `through_date` (default today), which may not be
+    after today (SPEC §8): checked here, before anything is enqueued."""
+    day = check_not_after_today(through_date or clock.today(), field="throughDate")
+    return jobs.enqueue(session, jobs.RUN_BILLING, through_date=day.isoformat())
+
+
 def run_billing(session: Session, *, through_date: dt.date) -> list[Invoice]:
     """Invoice all unbilled, unreversed time dated on or before through_date.
 
+    Invoices are dated through_date, or the day after the close when through_date is
+    inside a closed period (SPEC §8); each line keeps its entry's own date.
     One AGREEMENT_USAGE invoice per agreement (a line per entry at the list value
     covered, and a "Covered by agreement" line bringing it to 0.00), and one STANDARD
     invoice per company for what the agreements did not cover. Runs are serialised,
     so each entry is invoiced exactly once however often the job runs.
     """
     lock_counter(session, "billing")
+    # A run through a closed date bills the late time; its invoices go the day after the close.
+    invoice_date = posting_date_of(session, through_date)
     entries = session.execute(
         select(*_UNBILLED_COLUMNS)
         .where(
@@ -108,7 +122,7 @@ def run_billing(session: Session, *, through_date: dt.date) -> list[Invoice]:
             InvoiceKind.AGREEMENT_USAGE,
             group[0].company_id,
             agreement_id,
-            through_date,
+            invoice_date,
         )
         covered = ZERO
         for position, entry in enumerate(group, start=1):
@@ -134,7 +148,7 @@ def run_billing(session: Session, *, through_date: dt.date) -> list[Invoice]:
 
     for company_id in sorted(standard):
         group = standard[company_id]
-        invoice = _new_invoice(session, next(numbers), InvoiceKind.STANDARD, company_id, None, through_date)
+        invoice = _new_invoice(session, next(numbers), InvoiceKind.STANDARD, company_id, None, invoice_date)
         total = ZERO
         for position, entry in enumerate(group, start=1):
             total += entry.amount_billable

@@ -107,6 +107,16 @@ def seed_demo(session: Session, *, today: dt.date | None = None) -> bool:
     batches.post_batch(session, batch_id=first_batch.id)
     # Crosses the 2 h threshold: LOW_BALANCE is raised by the worker once it runs.
     log(acme, acme_block.id, remote.id, "1.5", today - dt.timedelta(days=1), notes="Printer queue")
+    # Renewal bought today, in effect next week (SPEC §8): unitsScheduled until then, no
+    # help for today's time, and not in the books until its invoice's day.
+    agreements.purchase_block(
+        session,
+        agreement_id=acme_block.id,
+        units=D("10"),
+        unit_price=D("150.00"),
+        product="Block time renewal",
+        effective_date=today + dt.timedelta(days=7),
+    )
 
     # A discounted AMOUNT block: 2,000.00 of credit sold for 1,800.00 (unit price 0.90).
     globex = catalog.create_company(

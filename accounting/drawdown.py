@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from accounting import clock, jobs
 from accounting.agreements import load_agreement_type, overruns_allowed, rearm_alerts
+from accounting.dates import check_entry_date
 from accounting.errors import Conflict, InsufficientBalance, InvalidInput, NotFound
 from accounting.lots import give_back, lock_agreement, open_lots, take_fifo
 from accounting.money import ZERO, list_value, round_money
@@ -51,10 +52,13 @@ class _Choice:
 def _choose_agreement(
     session: Session, *, company_id: int, date: dt.date, work_type_id: int, work_role_id: int
 ) -> _Choice:
-    """The oldest ACTIVE agreement that would cover the entry and has units left.
+    """The agreement an entry without agreementId goes to (SPEC §8).
 
-    When none qualifies, the reason given is the oldest active agreement's (an
-    excluded work type, no balance left, ...), or NO_AGREEMENT.
+    The oldest ACTIVE agreement of the company that covers the entry (dates,
+    exclusions) and has units in effect on its date; if none has, the oldest
+    covering one, whose overrun rule then applies (billed as overrun, or refused).
+    With no covering agreement the reason given is the oldest active agreement's
+    (an excluded work type, outside its dates, ...), or NO_AGREEMENT.
     """
     candidates = session.scalars(
         select(Agreement)
@@ -62,6 +66,7 @@ def _choose_agreement(
         .order_by(Agreement.start_date, Agreement.id)
     ).all()
     first_reason: Coverage | None = None
+    first_covering: _Choice | None = None
     for candidate in candidates:
         agreement_type = load_agreement_type(session, candidate.agreement_type_id)
         reason = coverage_reason(
@@ -69,11 +74,12 @@ def _choose_agreement(
         )
         if reason is Coverage.COVERED:
             locked = lock_agreement(session, candidate.id) or candidate
+            choice = _Choice(locked, agreement_type, Coverage.COVERED)
             if any(open_lots(session, candidate.id, on=date)):
-                return _Choice(locked, agreement_type, Coverage.COVERED)
-            reason = Coverage.NO_BALANCE
+                return choice
+            first_covering = first_covering or choice
         first_reason = first_reason or reason
-    return _Choice(None, None, first_reason or Coverage.NO_AGREEMENT)
+    return first_covering or _Choice(None, None, first_reason or Coverage.NO_AGREEMENT)
 
 
 def log_time(
@@ -89,13 +95,15 @@ def log_time(
     notes: str | None = None,
     internal_notes: str | None = None,
 ) -> TimeEntry:
-    """Record time and draw covered time from the agreement's lots, oldest first.
+    """Record time and draw covered time from the agreement's lots in effect on its
+    date, oldest first (SPEC §2, §8); the date must lie in today - 2 years .. today + 1 day.
 
     Covered time draws hours (HOURS) or its list value (AMOUNT). Past the balance,
     with overruns allowed the rest is billed at list value (and an OVERRUN raised);
     without, INSUFFICIENT_BALANCE and nothing changes.
     """
     check_amount(hours, "hours", maximum=MAX_HOURS)
+    check_entry_date(date, field="date")
     notes = optional_text(notes, "notes", max_length=FREE_TEXT_LENGTH, free_text=True)
     internal_notes = optional_text(
         internal_notes, "internalNotes", max_length=FREE_TEXT_LENGTH, free_text=True

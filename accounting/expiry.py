@@ -7,10 +7,18 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from accounting import jobs
+from accounting import clock, jobs
+from accounting.dates import check_not_after_today
 from accounting.lots import lock_agreement, take_from_lot
-from models import Agreement, Lot, LotMovement
+from models import Agreement, Lot, LotMovement, OutboxJob
 from models.enums import AgreementStatus, MovementKind
+
+
+def request_expiry(session: Session, *, as_of: dt.date | None = None) -> OutboxJob:
+    """Enqueue the expiry of lots whose expiresOn is on or before `as_of` (default
+    today), which may not be after today (SPEC §8): checked before anything is enqueued."""
+    day = check_not_after_today(as_of or clock.today(), field="asOf")
+    return jobs.enqueue(session, jobs.EXPIRE_BLOCKS, as_of=day.isoformat())
 
 
 def expire_blocks(session: Session, *, as_of: dt.date) -> list[LotMovement]:

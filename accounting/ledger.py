@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -10,9 +11,11 @@ from typing import Any
 from sqlalchemy import BigInteger, func, select, type_coerce
 from sqlalchemy.orm import Session
 
+from accounting import clock
+from accounting.agreements import lots_selected_on
 from accounting.money import CENT, ZERO, paid_value
 from accounting.posting import load_context, pending_drafts, unbilled_draws
-from models import Agreement, AgreementType, GLAccount, JournalLine, Lot
+from models import Agreement, AgreementType, GLAccount, JournalEntry, JournalLine, Lot
 
 
 @dataclass(frozen=True)
@@ -37,14 +40,19 @@ def _from_hundredths(value: Any) -> Decimal:
 
 
 def account_totals(
-    session: Session, account_ids: Sequence[int] | None = None
+    session: Session, account_ids: Sequence[int] | None = None, *, as_of: dt.date | None = None
 ) -> dict[int, tuple[Decimal, Decimal]]:
-    """Posted debit and credit per account, summed by the database in hundredths."""
+    """Posted debit and credit per account, summed by the database in hundredths;
+    with as_of, only entries dated on or before it."""
     stmt = select(
         JournalLine.account_id, _sum_hundredths(JournalLine.debit), _sum_hundredths(JournalLine.credit)
     ).group_by(JournalLine.account_id)
     if account_ids is not None:
         stmt = stmt.where(JournalLine.account_id.in_(account_ids))
+    if as_of is not None:
+        stmt = stmt.join(JournalEntry, JournalEntry.id == JournalLine.entry_id).where(
+            JournalEntry.date <= as_of
+        )
     return {
         account_id: (_from_hundredths(debit), _from_hundredths(credit))
         for account_id, debit, credit in session.execute(stmt)
@@ -56,9 +64,10 @@ def account_balances(session: Session, account_ids: Sequence[int]) -> dict[int, 
     return {i: totals[i][0] - totals[i][1] if i in totals else ZERO for i in account_ids}
 
 
-def trial_balance(session: Session) -> list[AccountTotals]:
-    """Each account's net posted balance on its side; debits total credits."""
-    totals = account_totals(session)
+def trial_balance(session: Session, *, as_of: dt.date | None = None) -> list[AccountTotals]:
+    """Each account's net posted balance on its side; debits total credits. With as_of,
+    the books as they stood on that date: entries dated on or before it (SPEC §8)."""
+    totals = account_totals(session, as_of=as_of)
     rows = []
     for account in session.scalars(select(GLAccount).order_by(GLAccount.code)):
         debit, credit = totals.get(account.id, (ZERO, ZERO))
@@ -78,27 +87,32 @@ class Reconciliation:
         return self.ledger_balance + self.unposted_activity - self.agreements_total
 
 
-def deferred_revenue_reconciliation(session: Session) -> Reconciliation:
-    """Ledger vs. lots: posted deferred balance + unposted activity - lots' deferred value.
+def deferred_revenue_reconciliation(session: Session, *, today: dt.date | None = None) -> Reconciliation:
+    """Ledger vs. lots as of today, the books' view (SPEC §4, §8): posted deferred balance
+    + unposted activity dated on or before today - the lots' deferred value.
 
-    Only agreements whose type reverses revenue when applied carry a liability; the
-    others recognised revenue at purchase.
+    The lots' side counts lots in effect today (effectiveDate <= today) less the
+    movements recorded on or before today; a lot past its expiresOn counts until the
+    expiry job has recorded its expiry, as in the ledger. A purchase dated in the
+    future is in none of the three figures until its day comes. Only agreements whose
+    type reverses revenue when applied carry a liability; the others recognised
+    revenue at purchase.
     """
-    reversing_lots = list(
-        session.scalars(
-            select(Lot)
-            .join(Agreement, Agreement.id == Lot.agreement_id)
-            .join(AgreementType, AgreementType.id == Agreement.agreement_type_id)
-            .where(AgreementType.reverse_revenue_when_applied.is_(True))
-        )
+    day = today or clock.today()
+    reversing_types = select(AgreementType.id).where(AgreementType.reverse_revenue_when_applied.is_(True))
+    reversing = Lot.agreement_id.in_(
+        select(Agreement.id).where(Agreement.agreement_type_id.in_(reversing_types))
+    ) & (Lot.effective_date <= day)
+    reversing_lots = lots_selected_on(session, reversing, day)
+    agreements_total = sum((paid_value(on.remaining, on.lot.unit_price) for on in reversing_lots), ZERO)
+    deferred_accounts = sorted(
+        {on.lot.deferred_account_id for on in reversing_lots if on.lot.deferred_account_id}
     )
-    agreements_total = sum((paid_value(lot.units_remaining, lot.unit_price) for lot in reversing_lots), ZERO)
-    deferred_accounts = sorted({lot.deferred_account_id for lot in reversing_lots if lot.deferred_account_id})
     balances = account_balances(session, deferred_accounts)
     ledger = -sum(balances.values(), ZERO)
 
-    drafts, context = pending_drafts(session)
-    draws = unbilled_draws(session)
+    drafts, context = pending_drafts(session, through_date=day)
+    draws = unbilled_draws(session, through_date=day)
     context = load_context(session, lot_ids=set(context.lots) | {m.lot_id for m in draws})
     unposted = ZERO
     for draft in drafts:

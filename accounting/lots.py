@@ -31,11 +31,24 @@ def lock_agreement(session: Session, agreement_id: int) -> Agreement | None:
     return session.scalars(stmt).first()
 
 
-def open_lots(session: Session, agreement_id: int, *, on: dt.date | None = None) -> list[Lot]:
-    """Lots with units left, oldest first; with `on`, only those not expired on that date."""
+def open_lots(
+    session: Session,
+    agreement_id: int,
+    *,
+    on: dt.date | None = None,
+    unexpired_on: dt.date | None = None,
+) -> list[Lot]:
+    """Lots with units left, first in first out (effectiveDate, then id).
+
+    With `on`, only the lots in effect on that date: effectiveDate <= on < expiresOn
+    (SPEC §8) - the lots that may cover time dated `on`. With `unexpired_on`, every
+    lot whose expiresOn is after that date, in effect yet or not.
+    """
     stmt = select(Lot).where(Lot.agreement_id == agreement_id, Lot.units_remaining > 0)
     if on is not None:
-        stmt = stmt.where(or_(Lot.expires_on.is_(None), Lot.expires_on > on))
+        stmt = stmt.where(Lot.effective_date <= on, or_(Lot.expires_on.is_(None), Lot.expires_on > on))
+    if unexpired_on is not None:
+        stmt = stmt.where(or_(Lot.expires_on.is_(None), Lot.expires_on > unexpired_on))
     stmt = stmt.order_by(Lot.effective_date, Lot.id).execution_options(populate_existing=True)
     return list(session.scalars(stmt))
 

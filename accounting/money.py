@@ -36,6 +36,11 @@ def release(remaining_before: Decimal, remaining_after: Decimal, unit_price: Dec
     return paid_value(remaining_before, unit_price) - paid_value(remaining_after, unit_price)
 
 
+def from_hundredths(value: int) -> Decimal:
+    """A sum of stored integer hundredths (summed by the database) as an exact Decimal."""
+    return (Decimal(int(value)) / 100).quantize(CENT)
+
+
 def percent(part: Decimal, whole: Decimal) -> Decimal | None:
     if whole == 0:
         return None

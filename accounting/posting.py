@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from accounting.money import ZERO
+from accounting.periods import closed_through, posting_date
 from models import (
     Addition,
     Adjustment,
@@ -112,7 +113,15 @@ def pending_drafts(
     session: Session, *, through_date: dt.date | None = None
 ) -> tuple[list[DraftEntry], Context]:
     """Every invoice and event that no batch holds (dated on or before through_date),
-    as balanced draft entries in date order."""
+    as balanced draft entries in date order.
+
+    Each draft is dated its posting date (SPEC §8): inside a closed period, the day
+    after the close. So a batch through a closed date takes nothing, and one through
+    a later date takes the late items of the closed period too.
+    """
+    closed = closed_through(session)
+    if through_date is not None and closed is not None and through_date <= closed:
+        return [], Context(lots={}, agreements={}, types={}, additions={})
 
     def upto(column: Any) -> ColumnElement[bool]:
         return column <= through_date if through_date is not None else column.is_not(None)  # type: ignore[no-any-return]
@@ -202,7 +211,7 @@ def pending_drafts(
         memo = (
             f"{invoice.kind.value} invoice {invoice.number} {companies.get(invoice.company_id, '')}".strip()
         )
-        draft = DraftEntry(INVOICE, invoice.id, invoice.date, memo)
+        draft = DraftEntry(INVOICE, invoice.id, posting_date(invoice.date, closed=closed), memo)
         if invoice.kind is InvoiceKind.PREPAID_PURCHASE:
             lot = lots_by_addition[additions[invoice.id].id]
             draft.debit(AR, invoice.total)
@@ -231,7 +240,10 @@ def pending_drafts(
 
     for adjustment in adjustments:
         draft = DraftEntry(
-            ADJUSTMENT, adjustment.id, adjustment.date, f"Write-off: {adjustment.reason}"[:500]
+            ADJUSTMENT,
+            adjustment.id,
+            posting_date(adjustment.date, closed=closed),
+            f"Write-off: {adjustment.reason}"[:500],
         )
         written = _by_lot(write_offs[adjustment.id])
         for lot_id, value in written.items():
@@ -241,7 +253,10 @@ def pending_drafts(
 
     for expiry in expiries:
         draft = DraftEntry(
-            LOT_EXPIRY, expiry.id, expiry.date, f"Expiry of {expiry.units} units of lot {expiry.lot_id}"
+            LOT_EXPIRY,
+            expiry.id,
+            posting_date(expiry.date, closed=closed),
+            f"Expiry of {expiry.units} units of lot {expiry.lot_id}",
         )
         draft.debit(lot_ref(expiry.lot_id), expiry.value)
         draft.credit(BREAKAGE, expiry.value)
@@ -249,7 +264,9 @@ def pending_drafts(
 
     for entry in reversals:
         memo = f"Reversal of time entry {entry.id} {companies.get(entry.company_id, '')}".strip()
-        draft = DraftEntry(REVERSAL, entry.id, entry.reversed_on or entry.date, memo)
+        draft = DraftEntry(
+            REVERSAL, entry.id, posting_date(entry.reversed_on or entry.date, closed=closed), memo
+        )
         moves = reversal_moves[entry.id]
         restored = _by_lot(m for m in moves if m.kind is MovementKind.REVERSAL)
         released = _by_lot(m for m in moves if m.kind is MovementKind.USAGE)
@@ -305,19 +322,21 @@ def load_context(
     return Context(lots=lots, agreements=agreements, types=types, additions=additions)
 
 
-def unbilled_draws(session: Session) -> list[LotMovement]:
-    """Usage drawn by time not yet on a usage invoice (and not reversed): not yet posted."""
-    return list(
-        session.scalars(
-            select(LotMovement)
-            .join(TimeEntry, TimeEntry.id == LotMovement.time_entry_id)
-            .where(
-                LotMovement.kind == MovementKind.USAGE,
-                TimeEntry.usage_invoice_id.is_(None),
-                TimeEntry.reversed.is_(False),
-            )
+def unbilled_draws(session: Session, *, through_date: dt.date | None = None) -> list[LotMovement]:
+    """Usage drawn by time not yet on a usage invoice (and not reversed): not yet posted.
+    With through_date, only the draws dated on or before it."""
+    stmt = (
+        select(LotMovement)
+        .join(TimeEntry, TimeEntry.id == LotMovement.time_entry_id)
+        .where(
+            LotMovement.kind == MovementKind.USAGE,
+            TimeEntry.usage_invoice_id.is_(None),
+            TimeEntry.reversed.is_(False),
         )
     )
+    if through_date is not None:
+        stmt = stmt.where(LotMovement.date <= through_date)
+    return list(session.scalars(stmt))
 
 
 def _chunks(ids: list[int], size: int = 900) -> Iterable[list[int]]:

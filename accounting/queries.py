@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from accounting import ledger
+from accounting import ledger, periods, rollforward, statements
 from accounting.access import (
     AGREEMENTS,
     AUDIT,
@@ -32,6 +33,7 @@ from accounting.access import (
     READERS,
     TIME,
     Principal,
+    may_use,
     require,
 )
 from accounting.errors import InvalidInput, NotFound
@@ -215,6 +217,17 @@ def agreement(session: Session, principal: Principal, agreement_id: int) -> Agre
     return row
 
 
+def agreement_statement(
+    session: Session, principal: Principal, agreement: Agreement, *, start: dt.date, end: dt.date
+) -> statements.Statement:
+    """An agreement's statement (SPEC §8): whoever reads the agreement, a CUSTOMER its own."""
+    may_read(principal, AGREEMENTS)
+    own = _own_company(principal)
+    if own is not None and agreement.company_id != own:
+        raise NotFound("agreement", agreement.id)
+    return statements.statement(session, agreement=agreement, start=start, end=end)
+
+
 def time_entries(
     session: Session,
     principal: Principal,
@@ -321,9 +334,24 @@ def journal_batch(session: Session, principal: Principal, batch_id: int) -> Jour
     return row
 
 
-def trial_balance(session: Session, principal: Principal) -> list[ledger.AccountTotals]:
+def trial_balance(
+    session: Session, principal: Principal, *, as_of: dt.date | None = None
+) -> list[ledger.AccountTotals]:
     may_read(principal, LEDGER)
-    return ledger.trial_balance(session)
+    return ledger.trial_balance(session, as_of=as_of)
+
+
+def deferred_revenue_rollforward(
+    session: Session, principal: Principal, *, from_date: dt.date, to_date: dt.date
+) -> rollforward.Rollforward:
+    may_read(principal, LEDGER)
+    return rollforward.deferred_revenue_rollforward(session, from_date=from_date, to_date=to_date)
+
+
+def closed_through(session: Session, principal: Principal) -> dt.date | None:
+    """Staff read it (a technician logging back-dated time may ask); customers do not."""
+    may_use(principal, "closedThrough")
+    return periods.closed_through(session)
 
 
 def deferred_revenue_reconciliation(session: Session, principal: Principal) -> ledger.Reconciliation:

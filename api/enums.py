@@ -30,6 +30,17 @@ Coverage = strawberry.enum(
     enums.Coverage, description="Why a time entry was, or was not, drawn from an agreement (SPEC §2)."
 )
 LotSource = strawberry.enum(enums.LotSource, description="Where a lot's units came from.")
+StatementLineKind = strawberry.enum(
+    enums.StatementLineKind,
+    description=(
+        "One movement of an agreement's balance, as the customer's statement lists it.\n"
+        "PURCHASE: a block bought; ALLOWANCE: a recurring cycle's units; ADJUSTMENT: complimentary (+)\n"
+        "or written-off (-) units; USAGE: covered time drawn; REVERSAL: a reversed entry's units\n"
+        "coming back; ROLLOVER: unused units carried into the next cycle (units 0: the balance does\n"
+        "not change; carriedUnits says how many); EXPIRY: units that expired; REFUND: units refunded\n"
+        "on cancellation."
+    ),
+)
 JobStatus = strawberry.enum(
     enums.JobStatus,
     description="An outbox job: PENDING until relayed, SENT to the broker, then DONE or FAILED.",

@@ -11,6 +11,7 @@ therefore costs one statement per relation and level.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
@@ -164,6 +165,7 @@ class Loaders:
             on_loaded=lambda _rows: None,
         )
         self._all = [value for value in vars(self).values() if isinstance(value, Loader)]
+        self._balances_on: dict[dt.date, Loader[int, agreements.Balance]] = {}
         self._by_id: dict[type, Loader[int, Any]] = {
             Company: self.company,
             Agreement: self.agreement,
@@ -208,6 +210,7 @@ class Loaders:
         for loader in self._all:
             loader.clear()
         self._agreements.clear()
+        self._balances_on.clear()
 
     # --- what each kind of row may need ----------------------------------------------
 
@@ -255,9 +258,22 @@ class Loaders:
         self.agreement_type.want(r.agreement_type_id for r in rows)
         self.gl_account.want(r.account_id for r in rows)
 
-    def _balances(self, ids: list[int]) -> dict[int, agreements.Balance]:
+    def _balances(self, ids: list[int], as_of: dt.date | None = None) -> dict[int, agreements.Balance]:
         known = [self._agreements[i] for i in ids if i in self._agreements]
         unknown = [i for i in ids if i not in self._agreements]
         if unknown:
             known += queries.by_ids(self._session(), Agreement, unknown).values()
-        return agreements.balances(self._session(), known)
+        return agreements.balances(self._session(), known, as_of=as_of)
+
+    def balance_on(self, day: dt.date) -> Loader[int, agreements.Balance]:
+        """Balances on one date for every agreement announced so far, loaded together."""
+        loader = self._balances_on.get(day)
+        if loader is None:
+            loader = Loader(
+                lambda ids: self._balances(ids, as_of=day),
+                missing=lambda: None,  # type: ignore[arg-type,return-value]
+                on_loaded=lambda _rows: None,
+            )
+            loader.want(self._agreements)
+            self._balances_on[day] = loader
+        return loader

@@ -16,6 +16,7 @@ from models.journal import Counter, GLAccount, GLMapping, JournalBatch, JournalE
 from models.lot import Lot, LotMovement
 from models.notify import Notification, NotificationDelivery, Webhook
 from models.outbox import OutboxJob, ScheduledRun
+from models.period import PeriodClose
 from models.time_entry import TimeEntry
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "Notification",
     "NotificationDelivery",
     "OutboxJob",
+    "PeriodClose",
     "ScheduledRun",
     "TimeEntry",
     "Webhook",

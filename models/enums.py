@@ -99,3 +99,16 @@ class JobStatus(enum.StrEnum):
     SENT = "SENT"
     DONE = "DONE"
     FAILED = "FAILED"
+
+
+class StatementLineKind(enum.StrEnum):
+    """What moved an agreement's balance, as its statement lists it (SPEC §8)."""
+
+    PURCHASE = "PURCHASE"
+    ALLOWANCE = "ALLOWANCE"
+    ADJUSTMENT = "ADJUSTMENT"
+    USAGE = "USAGE"
+    REVERSAL = "REVERSAL"
+    ROLLOVER = "ROLLOVER"
+    EXPIRY = "EXPIRY"
+    REFUND = "REFUND"

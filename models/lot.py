@@ -54,7 +54,8 @@ class LotMovement(Model):
         CheckConstraint("value >= 0", name="value_not_negative"),
         # One draw, and one reversal, per (time entry, lot).
         UniqueConstraint("time_entry_id", "lot_id", "kind", name="uq_lot_movement_entry_lot_kind"),
-        Index("ix_lot_movement_lot", "lot_id"),
+        # A lot's movements after a date (balance as of a day, statements) by range scan.
+        Index("ix_lot_movement_lot_date", "lot_id", "date"),
     )
 
     lot_id: Mapped[int] = mapped_column(ForeignKey("lot.id", ondelete="RESTRICT"))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -16,6 +17,8 @@ class Settings(BaseSettings):
     # Unset: an in-process broker and worker (the embedded default).
     redis_url: str | None = Field(default=None, alias="REDIS_URL")
     currency: str = Field(default="USD", alias="BLOCKTIME_CURRENCY")
+    # The business day (SPEC §8): "today" and the daily schedule are in this IANA time zone.
+    timezone: str = Field(default="UTC", alias="BLOCKTIME_TIMEZONE")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
     environment: Literal["development", "production", "test"] = Field(
         default="development", alias="BLOCKTIME_ENV"
@@ -28,13 +31,22 @@ class Settings(BaseSettings):
     smtp_from: str = Field(default="blocktime@localhost", alias="SMTP_FROM")
     smtp_starttls: bool = Field(default=False, alias="SMTP_STARTTLS")
 
-    # Scheduler: the daily billing run and expiry at this UTC hour:minute.
+    # Scheduler: the daily billing run and expiry at this hour:minute of BLOCKTIME_TIMEZONE.
     billing_schedule: str = Field(default="02:00", alias="BILLING_SCHEDULE")
     outbox_sweep_seconds: float = Field(default=30.0, alias="OUTBOX_SWEEP_SECONDS")
     webhook_timeout_seconds: float = Field(default=10.0, alias="WEBHOOK_TIMEOUT_SECONDS")
 
     db_pool_size: int = Field(default=10, alias="DB_POOL_SIZE")
     max_body_bytes: int = Field(default=1_000_000, alias="MAX_BODY_BYTES")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"BLOCKTIME_TIMEZONE must be an IANA time zone name, not {value!r}") from exc
+        return value
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,9 +1,10 @@
 """The scheduler: the daily billing run and expiry, and the outbox sweep (SPEC §3, §7).
 
 `blocktime scheduler` runs `run_forever()`; the embedded `blocktime serve` runs the
-same schedule in a thread (`start_background`). Once BILLING_SCHEDULE (UTC) has
-passed, each day's billing run and expiry are claimed with a unique ScheduledRun
-key in the transaction that enqueues them, so a second scheduler, a restart or a
+same schedule in a thread (`start_background`). Once BILLING_SCHEDULE (a time of
+day in BLOCKTIME_TIMEZONE, SPEC §8) has passed, each day's billing run and expiry
+are claimed with a unique ScheduledRun key in the transaction that enqueues them, so a
+second scheduler, a restart or a
 catch-up never enqueues them twice.
 """
 
@@ -15,6 +16,7 @@ import signal
 import threading
 from collections.abc import Callable
 from types import FrameType
+from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
@@ -22,7 +24,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
-from accounting import jobs, outbox
+from accounting import clock, jobs, outbox
 from models.db import get_engine, unit_of_work
 from models.settings import Settings, get_settings
 
@@ -41,12 +43,12 @@ DAILY_JOBS: tuple[tuple[str, str, Callable[[dt.date], dict[str, str]]], ...] = (
 
 
 def parse_schedule(value: str) -> dt.time:
-    """BILLING_SCHEDULE, "HH:MM" in UTC."""
+    """BILLING_SCHEDULE, "HH:MM" of the business time zone (a wall-clock time, no zone)."""
     try:
         hour, minute = (int(part) for part in value.split(":"))
-        return dt.time(hour, minute, tzinfo=dt.UTC)
+        return dt.time(hour, minute)
     except ValueError as exc:
-        raise ValueError(f"BILLING_SCHEDULE must be HH:MM (UTC), not {value!r}") from exc
+        raise ValueError(f"BILLING_SCHEDULE must be HH:MM, not {value!r}") from exc
 
 
 def enqueue_daily(engine: Engine, *, day: dt.date) -> list[str]:
@@ -63,28 +65,31 @@ def enqueue_daily(engine: Engine, *, day: dt.date) -> list[str]:
     return claimed
 
 
-def run_due(engine: Engine, *, at: dt.time, now: dt.datetime | None = None) -> list[str]:
+def run_due(
+    engine: Engine, *, at: dt.time, now: dt.datetime | None = None, zone: ZoneInfo | None = None
+) -> list[str]:
     """Enqueue today's jobs if their time has come: on each tick, and at start-up to
-    catch up a run missed while no scheduler was running."""
-    now = now or dt.datetime.now(dt.UTC)
-    if now.timetz() < at:
+    catch up a run missed while no scheduler was running. The day and the hour are the
+    business time zone's (SPEC §8)."""
+    local = (now or clock.now(zone)).astimezone(zone or clock.business_zone())
+    if local.time() < at:
         return []
-    return enqueue_daily(engine, day=now.date())
+    return enqueue_daily(engine, day=local.date())
 
 
-def tick(engine: Engine, at: dt.time) -> None:
+def tick(engine: Engine, at: dt.time, zone: ZoneInfo | None = None) -> None:
     """Every minute: a tick that fails (the database is down) is made good by the next."""
     try:
-        run_due(engine, at=at)
+        run_due(engine, at=at, zone=zone)
     except Exception:
         log.exception("Scheduled jobs could not be enqueued; trying again at the next tick.")
 
 
-def _add_jobs(scheduler: BaseScheduler, engine: Engine, at: dt.time) -> None:
+def _add_jobs(scheduler: BaseScheduler, engine: Engine, at: dt.time, zone: ZoneInfo) -> None:
     scheduler.add_job(
         tick,
-        IntervalTrigger(seconds=TICK_SECONDS, timezone=dt.UTC),
-        kwargs={"engine": engine, "at": at},
+        IntervalTrigger(seconds=TICK_SECONDS, timezone=zone),
+        kwargs={"engine": engine, "at": at, "zone": zone},
         id="daily",
         coalesce=True,
         max_instances=1,
@@ -95,10 +100,11 @@ def start_background(settings: Settings) -> BackgroundScheduler:
     """The schedule in a thread of this process (the embedded `blocktime serve`)."""
     engine = get_engine(settings)
     at = parse_schedule(settings.billing_schedule)
-    scheduler = BackgroundScheduler(timezone=dt.UTC)
-    _add_jobs(scheduler, engine, at)
+    zone = clock.parse_zone(settings.timezone)
+    scheduler = BackgroundScheduler(timezone=zone)
+    _add_jobs(scheduler, engine, at, zone)
     scheduler.start()
-    tick(engine, at)
+    tick(engine, at, zone)
     return scheduler
 
 
@@ -114,6 +120,7 @@ def run_forever(settings: Settings | None = None) -> None:
         )
     engine = get_engine(settings)
     at = parse_schedule(settings.billing_schedule)
+    zone = clock.parse_zone(settings.timezone)
     relay: Relay | None = None
     if settings.redis_url:
         import workers.actors  # noqa: F401 - declares the actors the relay sends to
@@ -122,8 +129,8 @@ def run_forever(settings: Settings | None = None) -> None:
     else:
         # An in-process broker here would swallow the jobs: `blocktime serve` relays them.
         log.warning("No REDIS_URL: scheduled jobs wait in the outbox for `blocktime serve` to run them.")
-    scheduler = BlockingScheduler(timezone=dt.UTC)
-    _add_jobs(scheduler, engine, at)
+    scheduler = BlockingScheduler(timezone=zone)
+    _add_jobs(scheduler, engine, at, zone)
 
     stopping = threading.Event()
 
@@ -135,10 +142,11 @@ def run_forever(settings: Settings | None = None) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        tick(engine, at)
+        tick(engine, at, zone)
         log.info(
-            "Scheduler: billing run and expiry daily at %s UTC; outbox sweep every %.0f s.",
+            "Scheduler: billing run and expiry daily at %s %s; outbox sweep every %.0f s.",
             at.strftime("%H:%M"),
+            zone.key,
             settings.outbox_sweep_seconds,
         )
         if not stopping.is_set():

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import strawberry
 
-from accounting import agreements, jobs
+from accounting import agreements, clock, expiry
 from api.agreements.types import Addition, Adjustment, Agreement, AgreementType
 from api.context import Info, wrap
 from api.enums import ApplicationUnits
@@ -62,7 +62,7 @@ class AdjustAgreementInput:
 
 
 def today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
+    return clock.today()
 
 
 @strawberry.type
@@ -171,11 +171,10 @@ class AgreementMutation:
         description="Enqueue expiry of prepaid units whose block expired on or before asOf (default today)."
     )
     def expire_blocks(self, info: Info, as_of: dt.date | None = None) -> bool:
-        day = as_of or today()
         perform(
             info,
             "expireBlocks",
-            details={"asOf": day},
-            change=lambda session: jobs.enqueue(session, jobs.EXPIRE_BLOCKS, as_of=day.isoformat()),
+            details={"asOf": as_of or today()},
+            change=lambda session: expiry.request_expiry(session, as_of=as_of),
         )
         return True

@@ -17,6 +17,7 @@ from api.scalars import to_id
 
 if TYPE_CHECKING:
     from api.billing.types import Invoice
+    from api.statements.types import AgreementStatement
     from api.time_entries.types import TimeEntry
 
 
@@ -59,7 +60,12 @@ class AgreementType:
         return [WorkRole.from_model(r) for r in info.context.loaders.excluded_work_roles.load(self.row.id)]
 
 
-@strawberry.type
+@strawberry.type(
+    description=(
+        "An agreement's balance on one date (`asOf`, by default today in the installation's\n"
+        "time zone). Only lots in effect on that date count: effectiveDate <= asOf < expiresOn."
+    )
+)
 class AgreementBalance:
     units_purchased: Decimal
     units_applied: Decimal
@@ -72,9 +78,21 @@ class AgreementBalance:
     )
     percent_remaining: Decimal | None
     is_low: bool
+    as_of: dt.date
+    units_scheduled: Decimal = strawberry.field(
+        description="Units bought whose effectiveDate is after asOf: not usable yet, not in unitsRemaining."
+    )
+    next_expires_on: dt.date | None = strawberry.field(
+        description=(
+            "The earliest expiresOn after asOf of a lot with units left, and how many units expire then."
+        )
+    )
+    units_expiring_next: Decimal
 
     @classmethod
     def from_balance(cls, balance: rules.Balance) -> "AgreementBalance":
+        if balance.as_of is None:
+            raise ValueError("a balance read through the API is always on a date")
         return cls(
             units_purchased=balance.units_purchased,
             units_applied=balance.units_applied,
@@ -83,6 +101,10 @@ class AgreementBalance:
             deferred_revenue=balance.deferred_revenue,
             percent_remaining=balance.percent_remaining,
             is_low=balance.is_low,
+            as_of=balance.as_of,
+            units_scheduled=balance.units_scheduled,
+            next_expires_on=balance.next_expires_on,
+            units_expiring_next=balance.units_expiring_next,
         )
 
 
@@ -130,8 +152,23 @@ class Agreement:
         return rules.low_balance_threshold(self.row, self._type(info))
 
     @strawberry.field
-    def balance(self, info: Info) -> AgreementBalance:
-        return AgreementBalance.from_balance(info.context.loaders.balance.load(self.row.id))
+    def balance(self, info: Info, as_of: dt.date | None = None) -> AgreementBalance:
+        loader = info.context.loaders.balance if as_of is None else info.context.loaders.balance_on(as_of)
+        return AgreementBalance.from_balance(loader.load(self.row.id))
+
+    @strawberry.field
+    def statement(
+        self,
+        info: Info,
+        from_: Annotated[dt.date, strawberry.argument(name="from")],
+        to: dt.date,
+    ) -> Annotated["AgreementStatement", strawberry.lazy("api.statements.types")]:
+        from api.statements.types import AgreementStatement
+
+        found = queries.agreement_statement(
+            info.context.session, info.context.viewer, self.row, start=from_, end=to
+        )
+        return AgreementStatement.from_statement(info, found)
 
     @strawberry.field
     def additions(self, info: Info) -> list["Addition"]:

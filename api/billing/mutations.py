@@ -4,7 +4,7 @@ import datetime as dt
 
 import strawberry
 
-from accounting import jobs
+from accounting import billing, clock
 from api.context import Info
 from api.transaction import perform
 
@@ -18,11 +18,10 @@ class BillingMutation:
         )
     )
     def run_billing(self, info: Info, through_date: dt.date | None = None) -> bool:
-        day = through_date or dt.datetime.now(dt.UTC).date()
         perform(
             info,
             "runBilling",
-            details={"throughDate": day},
-            change=lambda session: jobs.enqueue(session, jobs.RUN_BILLING, through_date=day.isoformat()),
+            details={"throughDate": through_date or clock.today()},
+            change=lambda session: billing.request_billing_run(session, through_date=through_date),
         )
         return True

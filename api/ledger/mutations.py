@@ -5,7 +5,7 @@ import datetime as dt
 
 import strawberry
 
-from accounting import batches, mappings
+from accounting import batches, clock, mappings, periods
 from api.context import Info, wrap
 from api.enums import AccountType, MappingKind
 from api.ledger.types import GLAccount, GLMapping, JournalBatch
@@ -64,7 +64,7 @@ class LedgerMutation:
         description="Create a batch of everything invoiced and not yet posted, and enqueue its posting."
     )
     def post_journal_batch(self, info: Info, through_date: dt.date | None = None) -> JournalBatch:
-        day = through_date or dt.datetime.now(dt.UTC).date()
+        day = through_date or clock.today()
         row = perform(
             info,
             "postJournalBatch",
@@ -72,3 +72,17 @@ class LedgerMutation:
             change=lambda session: batches.create_batch(session, through_date=day),
         )
         return wrap(info, JournalBatch, row)
+
+    @strawberry.mutation(
+        description=(
+            "Close the books through a date: CONFLICT while anything dated on or before it is unposted."
+        )
+    )
+    def close_period(self, info: Info, through: dt.date) -> dt.date:
+        row = perform(
+            info,
+            "closePeriod",
+            details={"through": through},
+            change=lambda session: periods.close_period(session, through=through),
+        )
+        return row.through

@@ -1,9 +1,13 @@
 """The chart of accounts, mappings, journal batches, trial balance and reconciliation."""
 
+import datetime as dt
+from typing import Annotated
+
 import strawberry
 
 from accounting import queries
 from api.context import Info, wrap, wrap_all
+from api.ledger.rollforward import DeferredRevenueRollforward
 from api.ledger.types import (
     DeferredRevenueReconciliation,
     GLAccount,
@@ -37,11 +41,36 @@ class LedgerQuery:
         row = queries.journal_batch(info.context.session, info.context.viewer, lookup_id(id, "journal batch"))
         return wrap(info, JournalBatch, row)
 
-    @strawberry.field(description="Posted debits and credits per account; total debits equal total credits.")
-    def trial_balance(self, info: Info) -> list[TrialBalanceRow]:
-        rows = queries.trial_balance(info.context.session, info.context.viewer)
+    @strawberry.field(
+        description=(
+            "Posted debits and credits per account; total debits equal total credits. "
+            "Posted entries dated on or before asOf (default: all)."
+        )
+    )
+    def trial_balance(self, info: Info, as_of: dt.date | None = None) -> list[TrialBalanceRow]:
+        rows = queries.trial_balance(info.context.session, info.context.viewer, as_of=as_of)
         info.context.loaders.register(row.account for row in rows)
         return [TrialBalanceRow.from_totals(row) for row in rows]
+
+    @strawberry.field
+    def deferred_revenue_rollforward(
+        self,
+        info: Info,
+        from_: Annotated[dt.date, strawberry.argument(name="from")],
+        to: dt.date,
+    ) -> DeferredRevenueRollforward:
+        result = queries.deferred_revenue_rollforward(
+            info.context.session, info.context.viewer, from_date=from_, to_date=to
+        )
+        return DeferredRevenueRollforward.from_rollforward(result)
+
+    @strawberry.field(
+        description=(
+            "Nothing dated on or before this date can be posted any more; null while no period is closed."
+        )
+    )
+    def closed_through(self, info: Info) -> dt.date | None:
+        return queries.closed_through(info.context.session, info.context.viewer)
 
     @strawberry.field
     def deferred_revenue_reconciliation(self, info: Info) -> DeferredRevenueReconciliation:

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import strawberry
 
-from accounting import drawdown
+from accounting import clock, drawdown
 from api.context import Info, wrap
 from api.enums import BillableOption
 from api.scalars import input_id, optional_input_id
@@ -76,7 +76,7 @@ class TimeEntryMutation:
             "reverseTimeEntry",
             details={"id": id},
             change=lambda session: drawdown.reverse_time_entry(
-                session, time_entry_id=input_id(id, "id"), today=dt.datetime.now(dt.UTC).date()
+                session, time_entry_id=input_id(id, "id"), today=clock.today()
             ),
         )
         return wrap(info, TimeEntry, row)

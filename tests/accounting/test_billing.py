@@ -34,7 +34,11 @@ class TestBillingRun:
         try:
             with unit_of_work(db) as session:
                 agreements.purchase_block(
-                    session, agreement_id=agreement_id, units=D("1"), unit_price=D("1.00")
+                    session,
+                    agreement_id=agreement_id,
+                    units=D("1"),
+                    unit_price=D("1.00"),
+                    effective_date=DAY,
                 )
                 drawdown.log_time(
                     session,

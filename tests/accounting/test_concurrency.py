@@ -49,7 +49,9 @@ def _scenario(engine: Engine, *, allow_overruns: bool) -> tuple[int, int, int]:
         rates = factories.rates(session)
         block = factories.block_time_type(session, rates=rates, allow_overruns=allow_overruns)
         deal = factories.agreement(session, agreement_type=block)
-        agreements.purchase_block(session, agreement_id=deal.id, units=D("10"), unit_price=D("150.00"))
+        agreements.purchase_block(
+            session, agreement_id=deal.id, units=D("10"), unit_price=D("150.00"), effective_date=DAY
+        )
         ids = (deal.id, deal.company_id, rates.remote.id, rates.engineer.id)
     return ids
 

@@ -62,7 +62,9 @@ class TestCoverage:
         junior = catalog.create_work_role(session, name="Junior", hourly_rate=D("80.00"))
         block.excluded_work_roles = [junior]
         acme = factories.agreement(session, agreement_type=block, start=DAY, end=DAY + dt.timedelta(days=30))
-        agreements.purchase_block(session, agreement_id=acme.id, units=D("5"), unit_price=D("100.00"))
+        agreements.purchase_block(
+            session, agreement_id=acme.id, units=D("5"), unit_price=D("100.00"), effective_date=DAY
+        )
         assert log(session, rates, acme, "1").coverage is Coverage.COVERED
         assert (
             log(session, rates, acme, "1", work_type=rates.after_hours).coverage
@@ -92,10 +94,14 @@ class TestCoverage:
             name="second",
             start_date=DAY - dt.timedelta(days=10),
         )
-        agreements.purchase_block(session, agreement_id=new.id, units=D("2"), unit_price=D("100.00"))
+        agreements.purchase_block(
+            session, agreement_id=new.id, units=D("2"), unit_price=D("100.00"), effective_date=DAY
+        )
         entry = log(session, rates, old, "1", explicit=False)
         assert (entry.agreement_id, entry.coverage) == (new.id, Coverage.COVERED)
-        agreements.purchase_block(session, agreement_id=old.id, units=D("2"), unit_price=D("100.00"))
+        agreements.purchase_block(
+            session, agreement_id=old.id, units=D("2"), unit_price=D("100.00"), effective_date=DAY
+        )
         assert log(session, rates, old, "1", explicit=False).agreement_id == old.id
         excluded = log(session, rates, old, "1", explicit=False, work_type=rates.after_hours)
         assert (excluded.agreement_id, excluded.coverage, excluded.amount_billable) == (
@@ -170,7 +176,11 @@ class TestFifoDrawDown:
             session, agreement_type=factories.block_time_type(session, rates=rates, threshold=None)
         )
         addition = agreements.purchase_block(
-            session, agreement_id=acme.id, units=D("1"), unit_price=D("0.99")
+            session,
+            agreement_id=acme.id,
+            units=D("1"),
+            unit_price=D("0.99"),
+            effective_date=DAY,
         )
         for _ in range(3):
             log(session, rates, acme, "0.33")
@@ -202,7 +212,9 @@ class TestAmountAgreements:
             session, rates=rates, units=ApplicationUnits.AMOUNT, threshold=None
         )
         globex = factories.agreement(session, agreement_type=credit, identifier="GLOBEX")
-        agreements.purchase_block(session, agreement_id=globex.id, units=D("2000.00"), unit_price=D("0.90"))
+        agreements.purchase_block(
+            session, agreement_id=globex.id, units=D("2000.00"), unit_price=D("0.90"), effective_date=DAY
+        )
         entry = log(session, rates, globex, "3.5")
         assert (entry.value, entry.units_applied) == (D("525.00"), D("525.00"))
         moved = session.scalars(select(LotMovement).where(LotMovement.time_entry_id == entry.id)).one()
@@ -215,7 +227,9 @@ class TestOverruns:
     def test_without_overruns_nothing_changes(self, world) -> None:  # type: ignore[no-untyped-def]
         session, rates = world
         acme = factories.agreement(session, agreement_type=factories.block_time_type(session, rates=rates))
-        agreements.purchase_block(session, agreement_id=acme.id, units=D("1"), unit_price=D("100.00"))
+        agreements.purchase_block(
+            session, agreement_id=acme.id, units=D("1"), unit_price=D("100.00"), effective_date=DAY
+        )
         session.commit()
         with pytest.raises(InsufficientBalance, match=r"1\.00 h left"):
             log(session, rates, acme, "1.5")
@@ -228,7 +242,9 @@ class TestOverruns:
         acme = factories.agreement(
             session, agreement_type=factories.block_time_type(session, rates=rates), allow_overruns=True
         )
-        agreements.purchase_block(session, agreement_id=acme.id, units=D("1"), unit_price=D("100.00"))
+        agreements.purchase_block(
+            session, agreement_id=acme.id, units=D("1"), unit_price=D("100.00"), effective_date=DAY
+        )
         entry = log(session, rates, acme, "2.5")
         assert (entry.coverage, entry.units_applied, entry.hours_billable, entry.amount_billable) == (
             Coverage.OVERRUN,

@@ -1,4 +1,8 @@
-"""Hypothesis: random histories never put the books or the balances out of line."""
+"""Hypothesis: random histories never put the books, the balances or the statements out of line.
+
+Histories have blocks taking effect on random dates, time logged on any date (back-dated
+after later entries, on the day a lot takes effect or expires), expiry run on a lot's
+expiresOn; after every step every statement adds up (SPEC §8)."""
 
 from __future__ import annotations
 
@@ -7,14 +11,26 @@ from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from accounting import agreements, batches, billing, drawdown, expiry, ledger, mappings
-from accounting.errors import InsufficientBalance
-from models import JournalLine, Lot, TimeEntry
+from accounting import (
+    agreements,
+    batches,
+    billing,
+    clock,
+    drawdown,
+    expiry,
+    ledger,
+    mappings,
+    periods,
+    rollforward,
+    statements,
+)
+from accounting.errors import Conflict, InsufficientBalance, InvalidInput
+from models import Agreement, JournalLine, Lot, LotMovement, TimeEntry
 from models.db import session_factory
-from models.enums import AccountType, ApplicationUnits, BillableOption, MappingKind
+from models.enums import AccountType, ApplicationUnits, BillableOption, MappingKind, MovementKind
 from tests import factories
 from tests.conftest import reset_database
 
@@ -38,10 +54,18 @@ operations = st.one_of(
         st.sampled_from(list(BillableOption)),
         days,
     ),
-    st.tuples(st.just("reverse"), st.integers(0, 50)),
+    st.tuples(st.just("reverse"), st.integers(0, 50), st.integers(0, 30)),
     st.tuples(st.just("expire"), days),
+    # Time on the very day a lot takes effect or expires, and expiry run on a lot's expiresOn.
+    st.tuples(
+        st.just("edge"), st.integers(0, 2), st.integers(0, 20), st.sampled_from(["effective", "expires"])
+    ),
+    st.tuples(st.just("expire_on_day"), st.integers(0, 20)),
+    st.tuples(st.just("statement"), st.integers(0, 2), st.integers(-5, 200), st.integers(0, 90)),
     st.tuples(st.just("bill"), days),
     st.tuples(st.just("batch"), days),
+    # Close through START + 2d: after billing, expiring and posting through it, or as things stand.
+    st.tuples(st.just("close"), days, st.booleans()),
 )
 
 
@@ -57,13 +81,60 @@ def check_invariants(session: Session, deals: list) -> None:  # type: ignore[typ
     assert session.scalar(select(func.count(Lot.id)).where(Lot.units_remaining < 0)) == 0
     for deal in deals:
         b = agreements.balance(session, deal)
+        today = clock.today()
         lots_remaining = session.scalar(
-            select(func.coalesce(func.sum(Lot.units_remaining), 0)).where(Lot.agreement_id == deal.id)
+            select(func.coalesce(func.sum(Lot.units_remaining), 0)).where(
+                Lot.agreement_id == deal.id,
+                Lot.effective_date <= today,
+                or_(Lot.expires_on.is_(None), Lot.expires_on > today),
+            )
         )
         assert b.units_remaining == D(lots_remaining or 0)
         assert b.units_remaining == b.units_purchased - b.units_applied - b.units_expired
         assert b.units_remaining >= 0
     assert ledger.deferred_revenue_reconciliation(session).difference == 0
+    # The rollforward ties to the ledger over the whole history and at the close, and
+    # nothing posted after a close is dated inside it.
+    closed = periods.closed_through(session)
+    for to in [START + dt.timedelta(days=400)] + ([closed] if closed else []):
+        result = rollforward.deferred_revenue_rollforward(session, from_date=START, to_date=to)
+        assert result.difference == 0, f"rollforward to {to} is {result.difference} out"
+        assert sum((r.closing for r in result.rows), D(0)) == result.closing
+    assert not periods.entries_inside_closed_period(session)
+    # Covered time drew only lots in effect on its date (SPEC §8).
+    outside = session.scalar(
+        select(func.count(LotMovement.id))
+        .join(Lot, Lot.id == LotMovement.lot_id)
+        .where(
+            LotMovement.kind == MovementKind.USAGE,
+            or_(
+                LotMovement.date < Lot.effective_date,
+                and_(Lot.expires_on.is_not(None), LotMovement.date >= Lot.expires_on),
+            ),
+        )
+    )
+    assert outside == 0
+    for deal in deals:
+        check_statement(session, deal, START - dt.timedelta(days=3), clock.today())
+
+
+def check_statement(session: Session, deal: Agreement, start: dt.date, end: dt.date) -> None:
+    """opening + lines = closing in units and value, each line's unitsAfter, both ends balances."""
+    found = statements.statement(session, agreement=deal, start=start, end=end)
+    opening = agreements.balance(session, deal, as_of=start - dt.timedelta(days=1))
+    closing = agreements.balance(session, deal, as_of=end)
+    assert (found.opening_units, found.opening_value) == (opening.units_remaining, opening.deferred_revenue)
+    assert (found.closing_units, found.closing_value) == (closing.units_remaining, closing.deferred_revenue)
+    units, value, last = found.opening_units, found.opening_value, start
+    for line in found.lines:
+        assert start <= last <= line.date <= end
+        units, value, last = units + line.units, value + line.value, line.date
+        assert line.units_after == units
+        assert units >= 0
+    assert (units, value) == (found.closing_units, found.closing_value)
+    for b in (opening, closing):
+        assert b.units_remaining == b.units_purchased - b.units_applied - b.units_expired
+        assert b.units_remaining >= 0 and b.units_scheduled >= 0
 
 
 def replay(engine: Engine, ops: list) -> None:  # type: ignore[type-arg]
@@ -114,13 +185,17 @@ def _replay(session: Session, ops: list) -> None:  # type: ignore[type-arg]
             _, which, units, price, day = op
             # AMOUNT credit sells at 0.50-1.00 per unit of value; HOURS blocks at any price.
             unit_price = D(int(price * 100) % 51 + 50) / 100 if which == 1 else price
-            agreements.purchase_block(
-                session,
-                agreement_id=deals[which].id,
-                units=units * (100 if which == 1 else 1),
-                unit_price=unit_price,
-                effective_date=START + dt.timedelta(days=day),
-            )
+            try:
+                with session.begin_nested():
+                    agreements.purchase_block(
+                        session,
+                        agreement_id=deals[which].id,
+                        units=units * (100 if which == 1 else 1),
+                        unit_price=unit_price,
+                        effective_date=START + dt.timedelta(days=day),
+                    )
+            except InvalidInput:
+                assert START + dt.timedelta(days=day) <= (periods.closed_through(session) or START)
         elif kind == "adjust":
             _, which, units = op
             try:
@@ -134,6 +209,8 @@ def _replay(session: Session, ops: list) -> None:  # type: ignore[type-arg]
                     )
             except InsufficientBalance:
                 pass
+            except InvalidInput:  # inside a closed period
+                assert START + dt.timedelta(days=30) <= (periods.closed_through(session) or START)
         elif kind == "time":
             _, which, hours, work, option, day = op
             try:
@@ -155,23 +232,74 @@ def _replay(session: Session, ops: list) -> None:  # type: ignore[type-arg]
                 select(TimeEntry).where(TimeEntry.reversed.is_(False)).order_by(TimeEntry.id)
             ).all()
             if entries:
+                entry = entries[op[1] % len(entries)]
                 drawdown.reverse_time_entry(
-                    session,
-                    time_entry_id=entries[op[1] % len(entries)].id,
-                    today=START + dt.timedelta(days=60),
+                    session, time_entry_id=entry.id, today=entry.date + dt.timedelta(days=op[2])
                 )
         elif kind == "expire":
             expiry.expire_blocks(session, as_of=START + dt.timedelta(days=op[1] * 2))
+        elif kind == "edge":
+            _, which, index, edge = op
+            lots = session.scalars(
+                select(Lot).where(Lot.agreement_id == deals[which].id).order_by(Lot.id)
+            ).all()
+            if lots:
+                lot = lots[index % len(lots)]
+                day = lot.effective_date if edge == "effective" else lot.expires_on
+                if day is not None and day <= clock.today():
+                    try:
+                        with session.begin_nested():
+                            drawdown.log_time(
+                                session,
+                                company_id=deals[which].company_id,
+                                agreement_id=deals[which].id,
+                                work_type_id=rates.remote.id,
+                                work_role_id=rates.engineer.id,
+                                date=day,
+                                hours=D("0.5"),
+                            )
+                    except InsufficientBalance:
+                        assert which == 1
+        elif kind == "expire_on_day":
+            dated = session.scalars(
+                select(Lot.expires_on).where(Lot.expires_on.is_not(None)).order_by(Lot.id)
+            ).all()
+            if dated:
+                expiry.expire_blocks(session, as_of=dated[op[1] % len(dated)])
+        elif kind == "statement":
+            _, which, first, length = op
+            start = START + dt.timedelta(days=first)
+            check_statement(session, deals[which], start, start + dt.timedelta(days=length))
         elif kind == "bill":
             billing.run_billing(session, through_date=START + dt.timedelta(days=op[1]))
         elif kind == "batch":
             batch = batches.create_batch(session, through_date=START + dt.timedelta(days=op[1] * 2))
             batches.post_batch(session, batch_id=batch.id)
+        elif kind == "close":
+            _, day, settle = op
+            through = START + dt.timedelta(days=day * 2)
+            closed = periods.closed_through(session)
+            if settle:
+                billing.run_billing(session, through_date=through)
+                expiry.expire_blocks(session, as_of=through)
+                batch = batches.create_batch(session, through_date=through)
+                batches.post_batch(session, batch_id=batch.id)
+            try:
+                with session.begin_nested():
+                    periods.close_period(session, through=through, today=START + dt.timedelta(days=300))
+            except InvalidInput:
+                assert closed is not None and through < closed
+            except Conflict:
+                # Refused only with something left, never after settling everything through it.
+                assert not settle
+                assert periods.unposted_through(session, through=through)
+            else:
+                assert periods.closed_through(session) == through
         check_invariants(session, deals)
 
     # Bill and post everything: the books and the lots agree with nothing left over.
-    billing.run_billing(session, through_date=START + dt.timedelta(days=400))
-    batch = batches.create_batch(session, through_date=START + dt.timedelta(days=400))
+    billing.run_billing(session, through_date=clock.today())
+    batch = batches.create_batch(session, through_date=clock.today())
     assert batches.post_batch(session, batch_id=batch.id).error is None
     check_invariants(session, deals)
     rec = ledger.deferred_revenue_reconciliation(session)

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from accounting import agreements, batches, billing, drawdown, expiry, ledger, mappings
+from accounting import agreements, batches, billing, clock, drawdown, expiry, ledger, mappings
 from models import Adjustment, GLAccount, Invoice, JournalBatch, JournalEntry, JournalLine
 from models.enums import AccountType, BatchStatus, InvoiceKind, MappingKind
 from tests import factories
@@ -30,7 +30,8 @@ def posted(session: Session, batch: JournalBatch) -> list[tuple[str, str, Decima
     return [(s, c, d, cr) for s, c, d, cr in rows]
 
 
-def post(session: Session, through: dt.date = DAY + dt.timedelta(days=400)) -> JournalBatch:
+def post(session: Session, through: dt.date | None = None) -> JournalBatch:
+    through = through or clock.today()
     batch = batches.create_batch(session, through_date=through)
     return batches.post_batch(session, batch_id=batch.id)
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, event, select
 
 from accounting import agreements, billing, catalog, drawdown
-from models import AgreementType, Company, WorkRole, WorkType
+from models import Agreement, AgreementType, Company, WorkRole, WorkType
 from models.db import unit_of_work
 from tests import factories
 from tests.api.helpers import Client
@@ -117,3 +117,42 @@ class TestNoNPlusOne:
         print(f"\nSQL statements: {len(ten)} for 10 agreements, {len(hundred)} for 100")  # noqa: T201
         assert len(hundred) == len(ten)
         assert len(ten) < 30
+
+
+BALANCE_CHECK = "query($id: ID!) { agreement(id: $id) { balance { unitsRemaining deferredRevenue isLow } } }"
+BALANCE_ON = (
+    "query($id: ID!, $asOf: Date) { agreement(id: $id) {"
+    " balance(asOf: $asOf) { unitsRemaining deferredRevenue isLow unitsScheduled } } }"
+)
+
+
+class TestBalanceCheckCost:
+    async def test_a_balance_today_or_on_a_date_costs_what_the_balance_check_cost_before(
+        self, admin: Client, db: Engine
+    ) -> None:
+        """B1's query: token, agreement, its type, its lots. Before SPEC §8 it was these
+        same 4 statements; the lots' statement now also sums the movements after the date."""
+        add_agreements(db, 1, start=0)
+        with unit_of_work(db) as session:
+            agreement_id = session.scalars(select(Agreement.id)).one()
+            for day in range(30):  # a longer history: the statement count does not grow with it
+                drawdown.log_time(
+                    session,
+                    company_id=session.get_one(Agreement, agreement_id).company_id,
+                    agreement_id=agreement_id,
+                    work_type_id=session.scalars(select(WorkType.id).where(WorkType.name == "Remote")).one(),
+                    work_role_id=session.scalars(
+                        select(WorkRole.id).where(WorkRole.name == "Engineer")
+                    ).one(),
+                    date=DAY + dt.timedelta(days=day),
+                    hours=Decimal("0.1"),
+                )
+        with counting(db) as today:
+            data = await admin.data(BALANCE_CHECK, id=str(agreement_id))
+        assert data["agreement"]["balance"]["unitsRemaining"] == "5.50"
+        with counting(db) as on_a_date:
+            data = await admin.data(BALANCE_ON, id=str(agreement_id), asOf=DAY.isoformat())
+        assert data["agreement"]["balance"]["unitsRemaining"] == "8.40"
+        assert data["agreement"]["balance"]["unitsScheduled"] == "0.00"
+        queries = [[s for s in run if s != "BEGIN"] for run in (today, on_a_date)]  # SQLite's own BEGIN
+        assert [len(q) for q in queries] == [4, 4]

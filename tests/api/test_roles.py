@@ -86,6 +86,13 @@ OPERATIONS = [
     Operation(
         "deferredRevenueReconciliation", "{ deferredRevenueReconciliation { difference } }", BACK_OFFICE
     ),
+    Operation(
+        "deferredRevenueRollforward",
+        '{ deferredRevenueRollforward(from: "2026-01-01", to: "2026-01-31") '
+        "{ difference rows { closing } } }",
+        BACK_OFFICE,
+    ),
+    Operation("closedThrough", "{ closedThrough }", STAFF),
     Operation("auditTrail", "{ auditTrail { totalCount } }", BACK_OFFICE),
     Operation("jobs", "{ jobs(status: DONE) { totalCount } }", {ADMIN}),
     Operation("failedJobs", "{ failedJobs { totalCount } }", {ADMIN}),
@@ -157,6 +164,8 @@ OPERATIONS = [
         STAFF,
         lambda w: {"id": w.acme.time_entry_id},
     ),
+    # Nothing is dated before the scenario's first day (and no batch is PENDING yet): it closes.
+    Operation("closePeriod", 'mutation { closePeriod(through: "2025-12-31") }', BACK_OFFICE),
     Operation("runBilling", 'mutation { runBilling(throughDate: "2026-01-31") }', BACK_OFFICE),
     Operation("expireBlocks", 'mutation { expireBlocks(asOf: "2026-01-31") }', BACK_OFFICE),
     Operation(

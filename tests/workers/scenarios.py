@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy import Engine
 
-from accounting import agreements, batches, drawdown, jobs, notifications
+from accounting import agreements, batches, clock, drawdown, jobs, notifications
 from models import JournalBatch, OutboxJob, TimeEntry
 from models.db import unit_of_work
 from tests import factories
@@ -77,8 +77,8 @@ def enqueue(engine: Engine, actor: str, **arguments: object) -> int:
         return job.id
 
 
-def create_batch(engine: Engine, *, through: dt.date = dt.date(2026, 12, 31)) -> int:
+def create_batch(engine: Engine, *, through: dt.date | None = None) -> int:
     """postJournalBatch: a PENDING batch and its batches.post job, in one commit."""
     with unit_of_work(engine) as session:
-        batch: JournalBatch = batches.create_batch(session, through_date=through)
+        batch: JournalBatch = batches.create_batch(session, through_date=through or clock.today())
         return batch.id

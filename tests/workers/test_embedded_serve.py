@@ -65,6 +65,15 @@ def test_make_run_serves_the_demo_and_delivers_notifications_in_process(
             what="the demo's notifications",
         )
         assert raised
+
+        # Every job the demo left (its evaluations and their deliveries) has run before the
+        # webhook exists: a seeded notification delivered later would reach it too.
+        def outbox_idle() -> bool:
+            waiting = "{ p: jobs(status: PENDING) { totalCount } s: jobs(status: SENT) { totalCount } }"
+            counts = graphql(client, waiting)
+            return counts["p"]["totalCount"] + counts["s"]["totalCount"] == 0
+
+        wait_until(outbox_idle, timeout=30, what="the demo's jobs to finish")
         seeded = graphql(
             client,
             "{ notifications { edges { node { kind deliveredAt agreement { company { identifier } } } } } }",

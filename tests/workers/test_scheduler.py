@@ -119,3 +119,20 @@ class TestSchedulerProcess:
         assert sorted(actor for actor, _ in scheduled(db)) == sorted([jobs.RUN_BILLING, jobs.EXPIRE_BLOCKS])
         with Session(db) as session:
             assert set(session.scalars(select(OutboxJob.status))) == {JobStatus.PENDING}
+
+
+class TestBusinessTimeZone:
+    def test_the_day_and_the_hour_are_the_installations(self, db: Engine) -> None:
+        from zoneinfo import ZoneInfo
+
+        auckland = ZoneInfo("Pacific/Auckland")  # UTC+13 in November
+        # 13:30 UTC on 23 November is 02:30 on 24 November in Auckland: that day's jobs are due.
+        assert run_due(db, at=AT, now=dt.datetime(2026, 11, 23, 12, 59, tzinfo=dt.UTC), zone=auckland) == []
+        assert run_due(db, at=AT, now=dt.datetime(2026, 11, 23, 13, 30, tzinfo=dt.UTC), zone=auckland) == [
+            "billing:2026-11-24",
+            "expiry:2026-11-24",
+        ]
+        assert scheduled(db) == [
+            (jobs.RUN_BILLING, {"through_date": "2026-11-23"}),
+            (jobs.EXPIRE_BLOCKS, {"as_of": "2026-11-24"}),
+        ]
