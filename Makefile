@@ -1,5 +1,5 @@
 # Blocktime. The two commands:
-#   make run    install, migrate, seed demo data, print an admin token, serve GraphiQL
+#   make run    install, migrate, seed demo data, print an admin token and ACME's portal link, serve GraphiQL and /portal
 #   make test   the suite on SQLite, then again on DATABASE_URL / REDIS_URL when they are set
 
 SHELL := /bin/bash
@@ -17,7 +17,7 @@ help:
 	@echo "make run               install, migrate, seed demo data, print an admin token, serve http://$(HOST):$(PORT)/graphql"
 	@echo "make test              pytest on SQLite, then on DATABASE_URL/REDIS_URL if set (PYTEST_ARGS=... to narrow)"
 	@echo "make lint              ruff check, ruff format --check, mypy (accounting, models)"
-	@echo "make bench             benchmarks B1-B5 on local PostgreSQL/Redis (BENCH_ARGS=--only B1,B3)"
+	@echo "make bench             benchmarks B1-B6 on local PostgreSQL/Redis (BENCH_ARGS=--only B1,B3)"
 	@echo "make install           uv (bootstrapped with pip if missing) + uv sync --frozen into .venv"
 	@echo "make migration-check   upgrade/check/downgrade the migrations on SQLite and PostgreSQL"
 	@echo "make migration NAME=x  autogenerate the next revision from models/ (review it by hand)"
@@ -45,7 +45,9 @@ run: install
 	$(BIN)/blocktime db upgrade
 	$(BIN)/blocktime demo
 	@$(BIN)/blocktime token create --role ADMIN --name make-run
-	@echo "GraphiQL: http://$(HOST):$(PORT)/graphql with the header {\"Authorization\": \"Bearer <the token above>\"}"
+	@set -eo pipefail; portal_token="$$($(BIN)/blocktime token create --role CUSTOMER --company ACME --name make-run-portal | tail -n 1)"; \
+	echo "GraphiQL: http://$(HOST):$(PORT)/graphql with the header {\"Authorization\": \"Bearer <the token above>\"}"; \
+	echo "Portal:   http://$(HOST):$(PORT)/portal#token=$$portal_token (ACME's customer view; the token stays in the link's fragment, which browsers never send)"
 	$(BIN)/blocktime serve --host $(HOST) --port $(PORT)
 
 # Each pass ends with a line naming its backend and the number of tests that ran;

@@ -158,11 +158,22 @@ OPERATIONS: dict[str, frozenset[Role]] = {
     "purchaseBlock": BACK_OFFICE,
     "adjustAgreement": BACK_OFFICE,
     "expireBlocks": BACK_OFFICE,
+    "renewAllowances": BACK_OFFICE,
     "runBilling": BACK_OFFICE,
     "registerWebhook": BACK_OFFICE,
     "logTime": STAFF,
     "reverseTimeEntry": STAFF,
     "createApiToken": ADMINS,
+    # part "admin" (SPEC §10): changing what was created is the back office's; tokens,
+    # webhooks and retries ADMIN only
+    "updateAgreement": BACK_OFFICE,
+    "updateAgreementType": BACK_OFFICE,
+    "updateCompany": BACK_OFFICE,
+    "deleteGlMapping": BACK_OFFICE,
+    "revokeApiToken": ADMINS,
+    "deleteWebhook": ADMINS,
+    "retryJob": ADMINS,
+    "retryDelivery": ADMINS,
     # the HTTP probes /metrics and /readyz (api.app): operators only, never a customer
     "metrics and readiness": ADMINS,
     # part time: the books on a date and closed periods (SPEC §8)
@@ -172,7 +183,7 @@ OPERATIONS: dict[str, frozenset[Role]] = {
     "closedThrough": STAFF,
     # declared ahead for the parts in flight (admin): staff only
     "apiTokens": READERS[ACCESS],
-    "webhooks": BACK_OFFICE,
+    "webhooks": READERS[ACCESS],  # SPEC §10: ADMIN only (an accountant may register one, not list them)
 }
 
 # Object types that only some roles may read wherever they are reached, at the root or
@@ -220,7 +231,7 @@ FIELDS: dict[str, FieldRule] = {
     # reads what its own time was valued at on the entry (`value`) and its invoices
     "WorkRole.hourlyRate": FieldRule(STAFF),
     "WorkType.rateMultiplier": FieldRule(STAFF),
-    # declared ahead for the parts in flight (admin): notification addresses are staff's
+    # part "admin": notification addresses and deliveries are staff's
     "Agreement.notifyEmails": FieldRule(STAFF),
     "Notification.deliveries": FieldRule(STAFF),
 }

@@ -18,7 +18,7 @@ from accounting.errors import Conflict, InsufficientBalance, InvalidInput, NotFo
 from accounting.lots import lock_agreement, open_lots, take_fifo
 from accounting.money import HUNDRED, ZERO, from_hundredths, paid_value, percent
 from accounting.records import get, next_numbers
-from accounting.validation import check_amount, optional_text, require_text
+from accounting.validation import check_amount, check_emails, optional_text, require_text
 from models import (
     Addition,
     Adjustment,
@@ -73,8 +73,11 @@ def create_agreement_type(
     low_balance_percent: Decimal | None = None,
     excluded_work_type_ids: Sequence[int] = (),
     excluded_work_role_ids: Sequence[int] = (),
+    expiry_warning_days: int | None = None,
 ) -> AgreementType:
     name = require_text(name, "name")
+    if expiry_warning_days is not None and not 0 <= expiry_warning_days <= 3660:
+        raise InvalidInput("expiryWarningDays must be between 0 and 3660")
     if expire_after_months is not None and not 0 < expire_after_months <= 1200:
         raise InvalidInput("expireAfterMonths must be between 1 and 1200")
     if low_balance_threshold is not None:
@@ -92,6 +95,7 @@ def create_agreement_type(
         expire_after_months=expire_after_months,
         low_balance_threshold=low_balance_threshold,
         low_balance_percent=low_balance_percent,
+        expiry_warning_days=expiry_warning_days,
     )
     agreement_type.excluded_work_types = [
         get(session, WorkType, i, kind="work type") for i in set(excluded_work_type_ids)
@@ -128,6 +132,7 @@ def create_agreement(
     end_date: dt.date | None = None,
     allow_overruns: bool | None = None,
     low_balance_threshold: Decimal | None = None,
+    notify_emails: Sequence[str] = (),
 ) -> Agreement:
     if session.get(Company, company_id) is None:
         raise NotFound("company", company_id)
@@ -147,6 +152,7 @@ def create_agreement(
         allow_overruns=allow_overruns,
         low_balance_threshold=low_balance_threshold,
         alert_epoch=0,
+        notify_emails=check_emails(list(notify_emails), "notifyEmails"),
     )
     session.add(agreement)
     session.flush()

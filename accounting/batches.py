@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import select, update
@@ -11,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from accounting import jobs
 from accounting.dates import check_not_after_today
-from accounting.errors import NotFound, UnbalancedEntry
-from accounting.mappings import MappingResolver
+from accounting.errors import InvalidInput, NotFound, UnbalancedEntry
+from accounting.mappings import MappingResolver, required_account_type
 from accounting.money import ZERO
 from accounting.posting import (
     ADJUSTMENT,
@@ -38,7 +39,7 @@ from models import (
     TimeEntry,
     utcnow,
 )
-from models.enums import BatchStatus, MappingKind
+from models.enums import AccountType, BatchStatus, MappingKind
 
 JournalLineAmounts = tuple[Decimal, Decimal]
 
@@ -51,9 +52,30 @@ _SOURCE_TABLES = {
 
 
 def create_batch(session: Session, *, through_date: dt.date) -> JournalBatch:
-    """A PENDING batch whose posting is enqueued in the same transaction; throughDate
-    may not be after today (SPEC §8)."""
+    """A PENDING batch whose posting is enqueued in the same transaction; never an empty one,
+    and throughDate may not be after today (SPEC §8).
+
+    A PENDING batch through the same date or later already holds everything this
+    one would: that batch is the answer. Otherwise, with nothing unposted through
+    the date (beyond what a pending batch will take), the answer is that pending
+    batch, or InvalidInput "nothing to post through <date>". Creators queue on one
+    row lock, so concurrent calls give one batch.
+    """
     check_not_after_today(through_date, field="throughDate")
+    lock_counter(session, "journal_batch")
+    pending = session.scalars(
+        select(JournalBatch)
+        .where(JournalBatch.status == BatchStatus.PENDING)
+        .order_by(JournalBatch.through_date.desc(), JournalBatch.id.desc())
+        .limit(1)
+    ).first()
+    if pending is not None and pending.through_date >= through_date:
+        return pending
+    after = pending.through_date if pending is not None else None
+    if not has_entries_to_post(session, through_date=through_date, after=after):
+        if pending is not None:
+            return pending
+        raise InvalidInput(f"nothing to post through {through_date.isoformat()}")
     batch = JournalBatch(
         identifier=f"JB-{next_number(session, 'journal_batch'):06d}",
         status=BatchStatus.PENDING,
@@ -67,27 +89,62 @@ def create_batch(session: Session, *, through_date: dt.date) -> JournalBatch:
     return batch
 
 
-def _account_resolver(resolver: MappingResolver, context: Context) -> Callable[[Ref], int | str]:
-    singles = {
-        AR: MappingKind.ACCOUNTS_RECEIVABLE,
-        SERVICE_REVENUE: MappingKind.SERVICE_REVENUE,
-        BREAKAGE: MappingKind.BREAKAGE,
-    }
+def has_entries_to_post(session: Session, *, through_date: dt.date, after: dt.date | None = None) -> bool:
+    """Would a batch through `through_date` write an entry (leaving out what an earlier
+    pending batch, through `after`, will take)? Read from the drafts posting builds."""
+    drafts, _context = pending_drafts(session, through_date=through_date)
+    return any(draft.legs and (after is None or draft.date > after) for draft in drafts)
 
-    def resolve(ref: Ref) -> int | str:
-        if ref in singles:
-            return resolver.single(singles[ref])
+
+@dataclass(frozen=True)
+class Misdirected:
+    """A mapping that resolves, to an account of the wrong type (SPEC §10)."""
+
+    problem: str
+
+
+_SINGLES = {
+    AR: MappingKind.ACCOUNTS_RECEIVABLE,
+    SERVICE_REVENUE: MappingKind.SERVICE_REVENUE,
+    BREAKAGE: MappingKind.BREAKAGE,
+}
+
+
+def _account_resolver(
+    resolver: MappingResolver, context: Context
+) -> Callable[[Ref], int | str | Misdirected]:
+    def checked(
+        account: int | str, expected: tuple[AccountType, str], mapping: str
+    ) -> int | str | Misdirected:
+        if isinstance(account, str):
+            return account
+        problem = resolver.wrong_type(account, expected[0], mapping, expected[1])
+        return account if problem is None else Misdirected(problem)
+
+    def resolve(ref: Ref) -> int | str | Misdirected:
+        if ref in _SINGLES:
+            kind = _SINGLES[ref]
+            return checked(
+                resolver.single(kind), required_account_type(kind, None), f"the {kind.value} mapping"
+            )
         lot = context.lots[int(ref[1])]
         if lot.deferred_account_id is not None:
-            return lot.deferred_account_id
+            return lot.deferred_account_id  # fixed when it was first posted
         agreement_type = context.lot_type(lot.id)
+        expected = required_account_type(MappingKind.AGREEMENT_TYPE, agreement_type)
         if not agreement_type.reverse_revenue_when_applied:
-            return resolver.agreement_type(agreement_type.id)
+            return checked(
+                resolver.agreement_type(agreement_type.id),
+                expected,
+                resolver.mapping_name(MappingKind.AGREEMENT_TYPE, agreement_type.id),
+            )
         addition = context.additions.get(lot.addition_id) if lot.addition_id else None
-        return resolver.deferred(
-            agreement_type.id,
-            addition.category if addition else None,
-            addition.subcategory if addition else None,
+        category = addition.category if addition else None
+        subcategory = addition.subcategory if addition else None
+        return checked(
+            resolver.deferred(agreement_type.id, category, subcategory),
+            expected,
+            resolver.mapping_name(MappingKind.PRODUCT_CATEGORY, agreement_type.id, category, subcategory),
         )
 
     return resolve
@@ -112,10 +169,33 @@ def post_batch(session: Session, *, batch_id: int) -> JournalBatch:
         return batch
     # One posting at a time: two batches must never take the same items.
     lock_counter(session, "posting")
+    # Older PENDING batches first, each taking its own items: a later batch (a later
+    # throughDate) posted first would take them all and leave the older one empty.
+    for older in session.scalars(
+        select(JournalBatch)
+        .where(JournalBatch.status == BatchStatus.PENDING, JournalBatch.id < batch.id)
+        .order_by(JournalBatch.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all():
+        _post(session, older)
+    return _post(session, batch)
+
+
+def _post(session: Session, batch: JournalBatch) -> JournalBatch:
     drafts, context = pending_drafts(session, through_date=batch.through_date)
+    if not any(draft.legs for draft in drafts):
+        # Only a batch made before batches were checked at creation, or a FAILED one
+        # retried after a later batch took its items: never POSTED empty.
+        batch.status = BatchStatus.FAILED
+        through = batch.through_date.isoformat()
+        batch.error = f"nothing to post through {through}: another batch took the items"
+        session.flush()
+        return batch
     resolve = _account_resolver(MappingResolver.load(session), context)
 
     missing: set[str] = set()
+    misdirected: set[str] = set()
     resolved: list[tuple[DraftEntry, list[tuple[int, JournalLineAmounts]]]] = []
     for draft in drafts:
         if draft.total_debit != draft.total_credit:
@@ -125,12 +205,19 @@ def post_batch(session: Session, *, batch_id: int) -> JournalBatch:
             account = resolve(leg.ref)
             if isinstance(account, str):
                 missing.add(account)
+            elif isinstance(account, Misdirected):
+                misdirected.add(account.problem)
             else:
                 lines.append((account, (leg.debit, leg.credit)))
         resolved.append((draft, lines))
-    if missing:
+    if missing or misdirected:
         batch.status = BatchStatus.FAILED
-        batch.error = "Missing GL mappings: " + "; ".join(sorted(missing))
+        problems = []
+        if missing:
+            problems.append("Missing GL mappings: " + "; ".join(sorted(missing)))
+        if misdirected:
+            problems.append("GL mappings to the wrong type of account: " + "; ".join(sorted(misdirected)))
+        batch.error = ". ".join(problems)
         session.flush()
         return batch
 

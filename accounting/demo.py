@@ -8,9 +8,9 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from accounting import agreements, batches, billing, catalog, clock, drawdown, mappings
+from accounting import agreements, allowances, batches, billing, catalog, clock, cycles, drawdown, mappings
 from models import Company
-from models.enums import AccountType, ApplicationUnits, BillableOption, MappingKind
+from models.enums import AccountType, ApplicationUnits, BillableOption, Cycle, MappingKind, RolloverPolicy
 
 D = Decimal
 
@@ -167,4 +167,42 @@ def seed_demo(session: Session, *, today: dt.date | None = None) -> bool:
         agreement_id=initech_block.id,
         notes="Follow-up call",
     )
+
+    # A monthly allowance with a few months of history: 10 h a month, up to 4 unused
+    # hours carried into the next month, the rest expired (SPEC §9).
+    managed = agreements.create_agreement_type(
+        session,
+        name="Managed Hours",
+        application_units=ApplicationUnits.HOURS,
+        prepaid=True,
+        reverse_revenue_when_applied=True,
+    )
+    umbrella = catalog.create_company(
+        session, identifier="UMBRELLA", name="Umbrella Corporation", billing_email="it@umbrella.example"
+    )
+    allowance_start = agreements.add_months(today, -3)
+    umbrella_hours = allowances.create_agreement_with_allowance(
+        session,
+        company_id=umbrella.id,
+        agreement_type_id=managed.id,
+        name="Umbrella 10 h a month",
+        start_date=allowance_start,
+        allowance=allowances.AllowanceTerms(
+            cycle=Cycle.MONTHLY,
+            units=D("10"),
+            unit_price=D("125.00"),
+            rollover=RolloverPolicy.CAPPED,
+            rollover_cap=D("4"),
+            product="Managed support hours",
+        ),
+        today=today,
+    )
+    for number, hours in enumerate(("5", "12", "3")):
+        month = cycles.cycle_start(allowance_start, Cycle.MONTHLY, number)
+        log(umbrella, umbrella_hours.id, remote.id, hours, month + dt.timedelta(days=5), notes="Monthly care")
+        allowances.renew_agreement(
+            session,
+            agreement_id=umbrella_hours.id,
+            as_of=min(today, cycles.cycle_start(allowance_start, Cycle.MONTHLY, number + 1)),
+        )
     return True

@@ -8,7 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from accounting import clock, jobs
+from accounting.allowances import renew_allowances
 from accounting.dates import check_not_after_today
+from accounting.expiring import check_expiring
 from accounting.lots import lock_agreement, take_from_lot
 from models import Agreement, Lot, LotMovement, OutboxJob
 from models.enums import AgreementStatus, MovementKind
@@ -27,7 +29,12 @@ def expire_blocks(session: Session, *, as_of: dt.date) -> list[LotMovement]:
     Each expiry is dated the lot's expiresOn and moves its paid value to breakage
     when posted. Agreements whose endDate has passed become EXPIRED. Running it
     again finds nothing left to expire.
+
+    Allowance cycles due by as_of are renewed first: an allowance lot's end is its
+    rollover's to decide, not a plain expiry's (SPEC §9). Lots that will expire
+    within their type's warning days raise EXPIRING.
     """
+    renew_allowances(session, as_of=as_of)
     agreement_ids = sorted(
         set(
             session.scalars(
@@ -65,6 +72,7 @@ def expire_blocks(session: Session, *, as_of: dt.date) -> list[LotMovement]:
     ):
         agreement.status = AgreementStatus.EXPIRED
     session.flush()
+    check_expiring(session, today=clock.today())
     if agreement_ids:
         expired = list(
             session.scalars(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -34,6 +34,11 @@ def release(remaining_before: Decimal, remaining_after: Decimal, unit_price: Dec
     what was paid for it, however odd the price.
     """
     return paid_value(remaining_before, unit_price) - paid_value(remaining_after, unit_price)
+
+
+def whole_days(days: Decimal) -> int:
+    """A non-negative number of days rounded down: the last whole day it covers (SPEC §11)."""
+    return int(days.to_integral_value(rounding=ROUND_FLOOR))
 
 
 def from_hundredths(value: int) -> Decimal:

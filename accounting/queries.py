@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from accounting import ledger, periods, rollforward, statements
 from accounting.access import (
+    ACCESS,
     AGREEMENTS,
     AUDIT,
     CATALOG,
@@ -42,6 +43,7 @@ from models import (
     Adjustment,
     Agreement,
     AgreementType,
+    ApiToken,
     AuditEntry,
     Company,
     GLAccount,
@@ -54,8 +56,10 @@ from models import (
     Lot,
     Model,
     Notification,
+    NotificationDelivery,
     OutboxJob,
     TimeEntry,
+    Webhook,
     WorkRole,
     WorkType,
     agreement_type_excluded_work_role,
@@ -386,6 +390,17 @@ def jobs(
     return paginate(session, stmt, OutboxJob, first=first, after=after, newest_first=True)
 
 
+def api_tokens(session: Session, principal: Principal) -> list[ApiToken]:
+    may_read(principal, ACCESS)
+    return list(session.scalars(select(ApiToken).order_by(ApiToken.id)))
+
+
+def webhooks(session: Session, principal: Principal) -> list[Webhook]:
+    """The registered webhooks; deleted ones are kept, inactive, for their deliveries' history."""
+    may_read(principal, ACCESS)
+    return list(session.scalars(select(Webhook).where(Webhook.active.is_(True)).order_by(Webhook.id)))
+
+
 # --- batch loaders: one query per relation for any number of parents ------------------
 
 _CHUNK = 900  # below SQLite's bound-parameter limit
@@ -452,6 +467,13 @@ def invoices_by_ids(session: Session, principal: Principal, ids: Iterable[int]) 
     return {
         i: row for i, row in by_ids(session, Invoice, ids).items() if own is None or row.company_id == own
     }
+
+
+def deliveries_of_notifications(
+    session: Session, principal: Principal, notification_ids: Iterable[int]
+) -> dict[int, list[NotificationDelivery]]:
+    may_read(principal, NOTIFICATIONS)  # and staff only: Notification.deliveries in accounting.access.FIELDS
+    return _grouped(session, NotificationDelivery, NotificationDelivery.notification_id, notification_ids)
 
 
 def additions_of_agreements(session: Session, agreement_ids: Iterable[int]) -> dict[int, list[Addition]]:

@@ -37,7 +37,18 @@ from accounting.agreements import LotOnDate, lots_on
 from accounting.dates import check_range
 from accounting.errors import InvalidInput
 from accounting.money import ZERO, paid_value
-from models import Addition, Adjustment, Agreement, Invoice, Lot, LotMovement, TimeEntry, WorkRole, WorkType
+from models import (
+    Addition,
+    Adjustment,
+    Agreement,
+    AllowanceCycle,
+    Invoice,
+    Lot,
+    LotMovement,
+    TimeEntry,
+    WorkRole,
+    WorkType,
+)
 from models.enums import LotSource, MovementKind, StatementLineKind
 
 Kind = StatementLineKind
@@ -46,6 +57,7 @@ Kind = StatementLineKind
 ARRIVALS: dict[LotSource, StatementLineKind] = {
     LotSource.PURCHASE: Kind.PURCHASE,
     LotSource.ADJUSTMENT: Kind.ADJUSTMENT,
+    LotSource.ALLOWANCE: Kind.ALLOWANCE,
 }
 
 # The line a recorded movement makes: its kind, whether units come in (+1) or go out
@@ -377,3 +389,47 @@ class _Names:
 def _one_line(text: str, limit: int = 200) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _allowance_lines(session: Session, agreement: Agreement, start: dt.date, end: dt.date) -> list[Event]:
+    """SPEC §9: at a cycle start, the ending cycle's carry as a ROLLOVER line (no units,
+    carriedUnits) and, when part of it carried, the rest as an EXPIRY line: the lot stays
+    in effect for the carried units, so its expiry is the recorded movement, not its
+    expiresOn. (A cycle that carried nothing ends at its expiresOn like any lot.)"""
+    events: list[Event] = []
+    for cycle in session.scalars(
+        select(AllowanceCycle).where(
+            AllowanceCycle.agreement_id == agreement.id,
+            AllowanceCycle.start >= start,
+            AllowanceCycle.start <= end,
+            AllowanceCycle.carried_lot_id.is_not(None),
+        )
+    ):
+        lot_id = cycle.carried_lot_id
+        if cycle.expired_units > 0:
+            events.append(
+                Event(
+                    cycle.start,
+                    Kind.EXPIRY,
+                    lot_id or 0,
+                    lot_id,
+                    ORDER[Kind.EXPIRY],
+                    units=-cycle.expired_units,
+                    description=f"Expired: {cycle.expired_units} unused units not carried over",
+                )
+            )
+        events.append(
+            Event(
+                cycle.start,
+                Kind.ROLLOVER,
+                cycle.id,
+                None,
+                ORDER[Kind.ROLLOVER],
+                carried_units=cycle.carried_units,
+                description=f"Carried over: {cycle.carried_units} unused units into this cycle",
+            )
+        )
+    return events
+
+
+EXTRA_LINES.append(_allowance_lines)

@@ -109,3 +109,14 @@ def check_http_url(value: str, field: str) -> str:
         reason = exc.errors()[0]["msg"] if exc.errors() else "invalid"
         raise InvalidInput(f"{field} {text[:60]!r} is not an http:// or https:// URL: {reason}") from exc
     return text
+
+
+def check_emails(values: list[str], field: str, *, maximum: int = 20) -> list[str]:
+    """A list of addresses, each checked, duplicates (ignoring case) dropped, in order."""
+    if len(values) > maximum:
+        raise InvalidInput(f"{field} may list at most {maximum} addresses")
+    seen: dict[str, str] = {}
+    for value in values:
+        address = check_email(value, field)
+        seen.setdefault(address.lower(), address)
+    return list(seen.values())

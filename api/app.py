@@ -1,4 +1,4 @@
-"""The Starlette application: /graphql (GraphiQL on GET), /healthz, /readyz, /metrics.
+"""The Starlette application: /graphql (GraphiQL on GET), /portal, /healthz, /readyz, /metrics.
 
 `create_app(settings, background=...)` is the factory. `background(settings)` is a
 context manager entered for the app's lifetime: the composition root (api/cli.py)
@@ -24,23 +24,26 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from accounting import access
 from accounting.errors import Forbidden, Unauthenticated
+from api import pages
 from api.auth import WWW_AUTHENTICATE, authenticate, bearer_token
+from api.cors import cors_middleware
+from api.errors import RETRY_AFTER_SECONDS, SERVICE_UNAVAILABLE
 from api.metrics import Metrics, RequestObserver
 from api.schema import schema
 from api.security import SecurityHeaders
 from api.view import GraphQLView
-from models.db import get_engine
+from models.db import get_engine, is_transient
 from models.settings import Settings, get_settings
 
 log = logging.getLogger("blocktime.api")
 
 Background = Callable[[Settings], AbstractContextManager[Any]]
 BACKGROUND_ENV = "BLOCKTIME_BACKGROUND"
-ROUTES = ("/graphql", "/healthz", "/readyz", "/metrics")
+ROUTES = ("/graphql", "/portal", "/healthz", "/readyz", "/metrics")
 OPERATOR_PROBES = "metrics and readiness"
 
 
@@ -77,9 +80,14 @@ def create_app(settings: Settings | None = None, *, background: Background | Non
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
+            Route("/portal", pages.portal, methods=["GET"]),
+            Route(pages.GRAPHIQL_SCRIPT_URL, pages.graphiql_script, methods=["GET"]),
+            Route(pages.GRAPHIQL_STYLE_URL, pages.graphiql_style, methods=["GET"]),
+            Mount(pages.ASSETS_URL, pages.Assets(directory=pages.ASSETS), name="assets"),
         ],
         middleware=[
             Middleware(SecurityHeaders),
+            *cors_middleware(settings.allowed_origins),
             Middleware(RequestObserver, metrics=metrics, routes=ROUTES, new_id=lambda: uuid.uuid4().hex),
         ],
         lifespan=lifespan,
@@ -110,6 +118,15 @@ async def _refuse_unless_operator(request: Request, engine: Engine) -> Response 
         )
     except Forbidden as exc:
         return JSONResponse({"error": exc.message, "code": "FORBIDDEN"}, status_code=403)
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        log.warning("token check unavailable: %s", str(exc).splitlines()[0])
+        return JSONResponse(
+            {"error": "The database is unavailable for a moment; retry.", "code": SERVICE_UNAVAILABLE},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     return None
 
 

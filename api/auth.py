@@ -15,7 +15,7 @@ from starlette.requests import HTTPConnection
 
 from accounting import access
 from accounting.access import Principal
-from models.db import unit_of_work
+from models.db import retrying, unit_of_work
 
 WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="blocktime"'}
 
@@ -30,6 +30,14 @@ def bearer_token(connection: HTTPConnection) -> str | None:
 
 
 def authenticate(engine: Engine, token: str | None) -> Principal:
-    """The token's principal; raises accounting.errors.Unauthenticated. Blocking: call it in a thread."""
+    """The token's principal; raises accounting.errors.Unauthenticated. Blocking: call it in a thread.
+
+    A read: tried again on a transient database failure; one that outlasts the
+    retries is raised (the caller answers 503).
+    """
+    return retrying()(_authenticate_once, engine, token)
+
+
+def _authenticate_once(engine: Engine, token: str | None) -> Principal:
     with unit_of_work(engine, writer=False) as session:
         return access.authenticate(session, token)

@@ -10,6 +10,7 @@ import enum
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
@@ -17,6 +18,8 @@ import typer
 if TYPE_CHECKING:
     from sqlalchemy import Engine
     from starlette.applications import Starlette
+
+    from accounting.access import Principal
 
 app = typer.Typer(
     name="blocktime",
@@ -27,8 +30,12 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database migrations (Alembic).", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+jobs_app = typer.Typer(
+    help="Outbox jobs: the failed ones (dead letters) and their retry.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
+app.add_typer(jobs_app, name="jobs")
 
 
 class RoleChoice(enum.StrEnum):
@@ -41,6 +48,20 @@ class RoleChoice(enum.StrEnum):
     ACCOUNTANT = "ACCOUNTANT"
     TECHNICIAN = "TECHNICIAN"
     CUSTOMER = "CUSTOMER"
+
+
+class ExportFormatChoice(enum.StrEnum):
+    """api.enums.ExportFormat, repeated so that --help does not import strawberry.
+
+    tests/test_cli.py keeps the two in step.
+    """
+
+    CSV = "CSV"
+    JSON = "JSON"
+    IIF = "IIF"
+    XERO_CSV = "XERO_CSV"
+    QBO_CSV = "QBO_CSV"
+    BEANCOUNT = "BEANCOUNT"
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -183,6 +204,54 @@ def demo() -> None:
     typer.echo("Demo data seeded." if seeded else "Demo data is already there; nothing changed.")
 
 
+@app.command("export")
+def export(
+    batch: Annotated[str, typer.Argument(help="The journal batch: its identifier (JB-000001) or id.")],
+    format: Annotated[ExportFormatChoice, typer.Option("--format", "-f", help="The file format.")],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help=(
+                "Write to this file (default: standard output). A Xero export over 300 lines "
+                "is several files: FILE's name with -1, -2, ... before its suffix."
+            ),
+        ),
+    ] = None,
+) -> None:
+    """Export a posted journal batch for an accounting package (SPEC §4), without GraphQL."""
+    from accounting.errors import DomainError
+    from accounting.exports import ExportSettings, export_files, find_batch
+    from models.db import unit_of_work
+    from models.settings import get_settings
+
+    settings = ExportSettings.from_settings(get_settings())
+    try:
+        with unit_of_work() as session:
+            found = find_batch(session, reference=batch)
+            files = export_files(session, batch_id=found.id, format=format.value, settings=settings)
+    except DomainError as exc:
+        _fail(exc.message)
+    if output is None:
+        if len(files) > 1:
+            _fail(
+                f"the export is {len(files)} files (Xero imports at most 300 lines a file): "
+                "pass --output FILE to write them",
+                code=2,
+            )
+        sys.stdout.write(files[0].content)
+        return
+    targets = (
+        [output]
+        if len(files) == 1
+        else [output.with_name(f"{output.stem}-{n}{output.suffix}") for n in range(1, len(files) + 1)]
+    )
+    for target, file in zip(targets, files, strict=True):
+        target.write_text(file.content, encoding="utf-8", newline="")
+        typer.echo(f"wrote {target}", err=True)
+
+
 @token_app.command("create")
 def token_create(
     role: Annotated[RoleChoice, typer.Option(help="What the token may do.")],
@@ -205,6 +274,107 @@ def token_create(
     scope = f", company {company}" if company else ""
     typer.echo(f"Created token {name!r} (role {role.value}{scope}), shown once. Send it as a Bearer token:")
     typer.echo(secret)
+
+
+def _operator() -> Principal:
+    """Who the audit trail names for a command run at the console: the OS user."""
+    import getpass
+
+    from accounting.access import Principal
+    from models.enums import Role
+
+    return Principal(token_id=None, name=f"cli:{getpass.getuser()}", role=Role.ADMIN)
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """List the API tokens (never their secrets): id, role, name, company, created, revoked."""
+    from sqlalchemy import select
+
+    from accounting import queries
+    from accounting.access import SYSTEM
+    from models import Company
+    from models.db import unit_of_work
+
+    with unit_of_work(writer=False) as session:
+        rows = queries.api_tokens(session, SYSTEM)
+        companies = {c.id: c.identifier for c in session.scalars(select(Company))}
+        lines = [
+            "\t".join(
+                [
+                    str(t.id),
+                    t.role.value,
+                    t.name,
+                    companies.get(t.company_id, "-") if t.company_id else "-",
+                    t.created_at.isoformat(timespec="seconds"),
+                    f"revoked {t.revoked_at.isoformat(timespec='seconds')}" if t.revoked_at else "active",
+                ]
+            )
+            for t in rows
+        ]
+    typer.echo("id\trole\tname\tcompany\tcreated\tstatus")
+    for line in lines:
+        typer.echo(line)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[int, typer.Argument(metavar="ID", help="The token's id (token list).")],
+) -> None:
+    """Revoke a token: it is refused (UNAUTHENTICATED) from the next request on. Audited."""
+    from accounting import audit, tokens
+    from accounting.errors import DomainError
+    from models.db import unit_of_work
+
+    try:
+        with unit_of_work() as session:
+            token = tokens.revoke_token(session, token_id=token_id)
+            audit.record(
+                session, _operator(), action="revokeApiToken", object_type="ApiToken", object_id=token.id
+            )
+            name = token.name
+    except DomainError as exc:
+        _fail(exc.message)
+    typer.echo(f"Token {token_id} ({name!r}) is revoked.")
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().split("\n", 1)[0]
+
+
+@jobs_app.command("failed")
+def jobs_failed() -> None:
+    """List the failed jobs (dead letters), newest first: id, actor, attempts, last error."""
+    from accounting import outbox
+    from models.db import unit_of_work
+
+    with unit_of_work(writer=False) as session:
+        lines = [
+            f"{job.id}\t{job.actor}\t{job.args}\t{job.attempts}\t{_first_line(job.last_error)}"
+            for job in outbox.failed_jobs(session)
+        ]
+    typer.echo("id\tactor\targuments\tattempts\tlast error")
+    for line in lines:
+        typer.echo(line)
+
+
+@jobs_app.command("retry")
+def jobs_retry(
+    job_id: Annotated[int, typer.Argument(metavar="ID", help="A FAILED job's id (jobs failed).")],
+) -> None:
+    """Put a FAILED job back in the outbox (a failed delivery's job sends it again). Audited."""
+    from accounting import audit, outbox
+    from accounting.errors import DomainError
+    from models.db import unit_of_work
+
+    try:
+        with unit_of_work() as session:
+            job = outbox.retry_job(session, job_id=job_id)
+            audit.record(session, _operator(), action="retryJob", object_type="OutboxJob", object_id=job.id)
+            actor = job.actor
+    except DomainError as exc:
+        _fail(exc.message)
+    typer.echo(f"Job {job_id} ({actor}) is PENDING again; a worker will run it.")
 
 
 if __name__ == "__main__":

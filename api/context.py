@@ -38,9 +38,18 @@ class Context:
     principal: Principal | None = None
     current_session: Session | None = None
     jobs_enqueued: list[str] = field(default_factory=list)
+    # The transient database failure that ended the last attempt (api.transaction).
+    transient: BaseException | None = None
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
+        self.loaders = Loaders(session=lambda: self.session, principal=lambda: self.viewer)
+
+    def fresh_attempt(self) -> None:
+        """Forget what an attempt that rolled back had read or enqueued."""
+        self.transient = None
+        self.current_session = None
+        self.jobs_enqueued.clear()
         self.loaders = Loaders(session=lambda: self.session, principal=lambda: self.viewer)
 
     @property

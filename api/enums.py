@@ -29,6 +29,16 @@ NotificationKind = strawberry.enum(enums.NotificationKind)
 Coverage = strawberry.enum(
     enums.Coverage, description="Why a time entry was, or was not, drawn from an agreement (SPEC §2)."
 )
+DeliveryChannel = strawberry.enum(enums.DeliveryChannel)
+DeliveryStatus = strawberry.enum(enums.DeliveryStatus)
+Cycle = strawberry.enum(enums.Cycle, description="How often a recurring allowance renews.")
+RolloverPolicy = strawberry.enum(
+    enums.RolloverPolicy,
+    description=(
+        "What happens to a cycle's unused allowance when the next cycle starts: NONE expires all\n"
+        "of it; ALL carries all of it over; CAPPED carries at most rolloverCap units and expires the rest."
+    ),
+)
 LotSource = strawberry.enum(enums.LotSource, description="Where a lot's units came from.")
 StatementLineKind = strawberry.enum(
     enums.StatementLineKind,
@@ -43,13 +53,23 @@ StatementLineKind = strawberry.enum(
 )
 JobStatus = strawberry.enum(
     enums.JobStatus,
-    description="An outbox job: PENDING until relayed, SENT to the broker, then DONE or FAILED.",
+    description=(
+        "An outbox job: PENDING until relayed, SENT to the broker, RUNNING on a worker, then DONE or FAILED."
+    ),
 )
 
 
-@strawberry.enum
+@strawberry.enum(
+    description=(
+        "CSV (a row per line), JSON, IIF (QuickBooks Desktop general journal), XERO_CSV (Xero\n"
+        "manual journals), QBO_CSV: QuickBooks Online's journal-entry import; BEANCOUNT: a\n"
+        "plain-text ledger that beancount (bean-check) accepts, one transaction per journal entry."
+    )
+)
 class ExportFormat(enum.StrEnum):
     CSV = "CSV"
     JSON = "JSON"
     IIF = "IIF"
     XERO_CSV = "XERO_CSV"
+    QBO_CSV = "QBO_CSV"
+    BEANCOUNT = "BEANCOUNT"

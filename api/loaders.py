@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy.orm import Session
 
-from accounting import agreements, queries
+from accounting import agreements, allowances, queries
 from accounting.access import Principal
 from models import (
     Addition,
@@ -33,6 +33,7 @@ from models import (
     JournalEntry,
     JournalLine,
     Notification,
+    NotificationDelivery,
     TimeEntry,
     WorkRole,
     WorkType,
@@ -145,9 +146,13 @@ class Loaders:
         self.invoices_of_agreement: Loader[int, list[Invoice]] = scoped(
             queries.invoices_of_agreements, flatten=True
         )
+        self.deliveries_of_notification: Loader[int, list[NotificationDelivery]] = scoped(
+            queries.deliveries_of_notifications, flatten=True
+        )
         self.additions_of_agreement = many(queries.additions_of_agreements)
         self.adjustments_of_agreement = many(queries.adjustments_of_agreements)
         self.lots_of_agreement = many(queries.lots_of_agreements)
+        self.allowance_of_agreement = many(allowances.allowances_of_agreements)
         self.lines_of_invoice = many(queries.lines_of_invoices)
         self.entries_of_batch = many(queries.entries_of_batches)
         self.lines_of_entry = many(queries.lines_of_entries)
@@ -188,7 +193,7 @@ class Loaders:
             JournalLine: lambda rows: self.gl_account.want(r.account_id for r in rows),
             GLAccount: lambda rows: self.account_balance.want(r.id for r in rows),
             GLMapping: self._mappings,
-            Notification: lambda rows: self.agreement.want(r.agreement_id for r in rows),
+            Notification: self._notifications,
             ApiToken: lambda rows: self.company.want(r.company_id for r in rows),
         }
 
@@ -229,6 +234,7 @@ class Loaders:
             self.additions_of_agreement,
             self.adjustments_of_agreement,
             self.lots_of_agreement,
+            self.allowance_of_agreement,
         ):
             loader.want(ids)
 
@@ -253,6 +259,10 @@ class Loaders:
         self.agreement.want(r.agreement_id for r in rows)
         self.journal_batch.want(r.batch_id for r in rows)
         self.lines_of_invoice.want(r.id for r in rows)
+
+    def _notifications(self, rows: list[Notification]) -> None:
+        self.agreement.want(r.agreement_id for r in rows)
+        self.deliveries_of_notification.want(r.id for r in rows)
 
     def _mappings(self, rows: list[GLMapping]) -> None:
         self.agreement_type.want(r.agreement_type_id for r in rows)

@@ -16,8 +16,11 @@ from strawberry.types import ExecutionContext
 
 from api.access.mutations import AccessMutation
 from api.access.queries import AccessQuery
+from api.admin.mutations import AdminMutation
+from api.admin.queries import AdminQuery
 from api.agreements.mutations import AgreementMutation
 from api.agreements.queries import AgreementQuery
+from api.allowances.mutations import AllowanceMutation
 from api.billing.mutations import BillingMutation
 from api.billing.queries import BillingQuery
 from api.catalog.mutations import CatalogMutation
@@ -45,6 +48,7 @@ class Query(
     LedgerQuery,
     NotificationQuery,
     JobQuery,
+    AdminQuery,
 ):
     pass
 
@@ -54,10 +58,12 @@ class Mutation(
     CatalogMutation,
     LedgerMutation,
     AgreementMutation,
+    AllowanceMutation,
     TimeEntryMutation,
     BillingMutation,
     NotificationMutation,
     AccessMutation,
+    AdminMutation,
 ):
     pass
 

@@ -5,7 +5,9 @@ writer takes the database lock up front). A mutation operation is all or
 nothing: it commits when it ends without an error; with any error (the contract's
 mutation fields are non-null, so one failure nulls the whole `data` anyway) it
 rolls back and answers `data: null` with the errors, so what the client sees is
-what happened. Every mutation records who did what to which object in the audit trail.
+what happened. An operation that met a transient database failure rolls back and
+leaves the failure in `context.transient`: api.view runs it again. Every
+mutation records who did what to which object in the audit trail.
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ from strawberry.types.graphql import OperationType
 from accounting import access, audit, idempotency
 from accounting.access import require
 from api.context import Context, Info
-from api.errors import internal_error
+from api.errors import internal_error, service_unavailable, transient_cause
 from models import Model, OutboxJob
-from models.db import unit_of_work
+from models.db import is_transient, unit_of_work
 from models.enums import Role
 
 log = logging.getLogger("blocktime.api")
@@ -41,6 +43,10 @@ class _RollBack(Exception):
     def __init__(self, errors: list[GraphQLError]) -> None:
         super().__init__("a mutation returned errors")
         self.errors = errors
+
+
+class _Transient(Exception):
+    """Raised inside the unit of work to roll back an operation that met a transient failure."""
 
 
 class UnitOfWork(SchemaExtension):
@@ -59,15 +65,25 @@ class UnitOfWork(SchemaExtension):
                 yield
                 context.current_session = None
                 result = self.execution_context.result
+                cause = transient_cause(result.errors) if result is not None and result.errors else None
+                if cause is not None:
+                    raise _Transient from cause
                 if writer and result is not None and result.errors:
                     raise _RollBack(result.errors)
         except _RollBack as rollback:
             context.jobs_enqueued.clear()
             self.execution_context.result = GraphQLExecutionResult(data=None, errors=rollback.errors)
             return
-        except Exception:
+        except Exception as exc:
             context.current_session = None
             context.jobs_enqueued.clear()
+            cause = exc.__cause__ if isinstance(exc, _Transient) else exc
+            if cause is not None and is_transient(cause):
+                context.transient = cause
+                self.execution_context.result = GraphQLExecutionResult(
+                    data=None, errors=[service_unavailable(context.request_id, cause)]
+                )
+                return
             log.exception("unit of work failed [request %s]", context.request_id)
             self.execution_context.result = GraphQLExecutionResult(
                 data=None, errors=[internal_error(context.request_id)]

@@ -5,6 +5,11 @@ SQLAlchemy call would stall every request of the process. `execute_single` is
 overridden (strawberry 0.341; tests/api/test_concurrency.py covers it) to
 authenticate and execute the whole operation with `schema.execute_sync` in a
 thread, bounded by a CapacityLimiter no larger than the connection pool.
+
+An operation that meets a transient database failure before its commit is run
+again, a few times with jitter (models.db.retrying); if the failure outlasts that,
+the client gets SERVICE_UNAVAILABLE, with HTTP 503 and Retry-After when the request
+never reached a resolver (the token check could not be made).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from sqlalchemy import Engine
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import MissingQueryError
@@ -32,11 +37,12 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from accounting.errors import Unauthenticated
+from api import pages
 from api.auth import WWW_AUTHENTICATE, authenticate, bearer_token
 from api.context import Context
-from api.errors import UNAUTHENTICATED, internal_error, present
+from api.errors import RETRY_AFTER_SECONDS, UNAUTHENTICATED, internal_error, present, service_unavailable
 from api.metrics import Metrics
-from api.security import policy_for_page
+from models.db import is_transient, retry_safe, retrying
 from models.settings import Settings
 
 log = logging.getLogger("blocktime.api")
@@ -123,17 +129,6 @@ class GraphQLView(GraphQL[Context, None]):
                 raise HTTPException(400, "The GraphQL operation's `operationName` must be a string or null.")
         return value
 
-    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
-        """strawberry's GraphiQL page loads its scripts from unpkg and runs one inline script:
-        its own CSP names both (api.security adds frame-ancestors and the other headers)."""
-        response = await super().render_graphql_ide(request)
-        html = bytes(response.body).decode()
-        cdn = "https://unpkg.com"
-        response.headers["Content-Security-Policy"] = policy_for_page(
-            html, script_origins=cdn, style_origins=cdn
-        )
-        return response
-
     async def execute_single(
         self,
         request: Request,
@@ -168,22 +163,45 @@ class GraphQLView(GraphQL[Context, None]):
             return ExecutionResult(
                 data=None, errors=[GraphQLError(exc.message, extensions={"code": UNAUTHENTICATED})]
             )
-        except Exception:
+        except Exception as exc:
+            if is_transient(exc):
+                log.warning("authentication unavailable [request %s]: %s", context.request_id, exc)
+                context.response.status_code = 503
+                context.response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+                return ExecutionResult(data=None, errors=[service_unavailable(context.request_id, exc)])
             log.exception("authentication failed [request %s]", context.request_id)
             return ExecutionResult(data=None, errors=[internal_error(context.request_id)])
-        result = self.schema.execute_sync(
-            request_data.query,
-            variable_values=request_data.variables,
-            context_value=context,
-            operation_name=request_data.operation_name,
-            allowed_operation_types=allowed,
-            operation_extensions=request_data.extensions,
-        )
+
+        def attempt() -> ExecutionResult:
+            context.fresh_attempt()
+            return self.schema.execute_sync(
+                request_data.query,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=allowed,
+                operation_extensions=request_data.extensions,
+            )
+
+        def rolled_back_by_a_transient_failure(_state: object) -> bool:
+            return context.transient is not None and retry_safe(context.transient)
+
+        result: ExecutionResult = retrying(rolled_back_by_a_transient_failure)(attempt)
+        if context.transient is not None:
+            log.warning(
+                "transient database failure outlasted the retries [request %s]: %s",
+                context.request_id,
+                str(context.transient).splitlines()[0],
+            )
         # Here rather than in an extension: errors raised by extensions themselves (a syntax
         # error under ParserCache, say) bypass every extension hook.
         if result.errors:
             result.errors = [present(error, context.request_id) for error in result.errors]
         return result
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """Strawberry's GraphiQL page with every asset served from here (api/pages.py)."""
+        return pages.graphiql_page()
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         response = await super().process_result(request, result)

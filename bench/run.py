@@ -32,6 +32,7 @@ BENCHMARKS = {
     "B3": "bench.b3_month_end",
     "B4": "bench.b4_listing",
     "B5": "bench.b5_notify",
+    "B6": "bench.b6_allowances",
 }
 
 

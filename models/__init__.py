@@ -8,6 +8,7 @@ from models.agreement import (
     agreement_type_excluded_work_role,
     agreement_type_excluded_work_type,
 )
+from models.allowance import Allowance, AllowanceCycle
 from models.auth import ApiToken, AuditEntry, IdempotencyKey
 from models.base import Base, Fixed, Model, Money, utcnow
 from models.company import Company, WorkRole, WorkType
@@ -15,7 +16,7 @@ from models.invoice import Invoice, InvoiceLine
 from models.journal import Counter, GLAccount, GLMapping, JournalBatch, JournalEntry, JournalLine
 from models.lot import Lot, LotMovement
 from models.notify import Notification, NotificationDelivery, Webhook
-from models.outbox import OutboxJob, ScheduledRun
+from models.outbox import OutboxJob, ScheduledRun, WorkerHeartbeat
 from models.period import PeriodClose
 from models.time_entry import TimeEntry
 
@@ -24,6 +25,8 @@ __all__ = [
     "Adjustment",
     "Agreement",
     "AgreementType",
+    "Allowance",
+    "AllowanceCycle",
     "ApiToken",
     "AuditEntry",
     "Base",
@@ -51,6 +54,7 @@ __all__ = [
     "Webhook",
     "WorkRole",
     "WorkType",
+    "WorkerHeartbeat",
     "agreement_type_excluded_work_role",
     "agreement_type_excluded_work_type",
     "utcnow",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -18,11 +20,26 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
 from models.base import Base, IdType, Model, Money
 from models.company import Company, WorkRole, WorkType
 from models.enums import AgreementStatus, ApplicationUnits
+
+
+class TextList(TypeDecorator[list[str]]):
+    """A short list of strings as JSON text: the same on SQLite and PostgreSQL."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: list[str] | None, dialect: Dialect) -> str:
+        return json.dumps(list(value or []))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> list[str]:
+        return [str(item) for item in json.loads(value)] if value else []
 
 
 def _enum(cls: type) -> Enum:
@@ -59,6 +76,9 @@ class AgreementType(Model):
             "low_balance_percent IS NULL OR (low_balance_percent >= 0 AND low_balance_percent <= 10000)",
             name="percent_range",
         ),
+        CheckConstraint(
+            "expiry_warning_days IS NULL OR expiry_warning_days >= 0", name="warning_days_not_negative"
+        ),
     )
 
     name: Mapped[str] = mapped_column(String(100), unique=True)
@@ -69,6 +89,8 @@ class AgreementType(Model):
     expire_after_months: Mapped[int | None] = mapped_column(Integer)
     low_balance_threshold: Mapped[Decimal | None] = mapped_column(Money())
     low_balance_percent: Mapped[Decimal | None] = mapped_column(Money())
+    # EXPIRING is raised this many days before a lot with units left expires (SPEC §9).
+    expiry_warning_days: Mapped[int | None] = mapped_column(Integer)
 
     excluded_work_types: Mapped[list[WorkType]] = relationship(
         secondary=agreement_type_excluded_work_type, lazy="raise", order_by=WorkType.id
@@ -103,6 +125,8 @@ class Agreement(Model):
     # above the threshold starts a new epoch (SPEC §5).
     alert_epoch: Mapped[int] = mapped_column(Integer, default=0)
     cancelled_on: Mapped[dt.date | None] = mapped_column(Date)
+    # Contacts e-mailed with the agreement's notifications besides the billing e-mail (SPEC §10).
+    notify_emails: Mapped[list[str]] = mapped_column(TextList, default=list, server_default="[]")
 
     company: Mapped[Company] = relationship(lazy="raise")
     agreement_type: Mapped[AgreementType] = relationship(lazy="raise")

@@ -1,17 +1,34 @@
-"""Engine, sessions and the one unit of work per request or job."""
+"""Engine, sessions and the one unit of work per request or job.
+
+Transient database failures (SPEC §7): a lost connection, a serialization failure,
+a deadlock or a server restarting are `is_transient`; `retrying()` runs a whole
+unit of work again, a few times with jitter, when one ends that way before its
+commit. A connection lost during COMMIT itself leaves the outcome open: on
+PostgreSQL the unit of work then asks the server what became of its transaction
+(`txid_status`) and either carries on (committed) or fails retry-safe (aborted);
+only if even that cannot be told does a writer raise CommitOutcomeUnknown, which is
+never retried.
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+import tenacity
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 # Called after every successful commit that enqueued jobs (the outbox relay's nudge).
 after_commit_listeners: list[Callable[[], None]] = []
@@ -30,7 +47,12 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
-        connect_args={"options": "-c statement_timeout=120000"},
+        # The server notices a client that vanished without closing (a power cut, a
+        # partition) in about 25 s and rolls its transaction back, freeing the jobs it held.
+        connect_args={
+            "options": "-c statement_timeout=120000 -c tcp_keepalives_idle=10"
+            " -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3"
+        },
     )
 
 
@@ -88,19 +110,155 @@ def session_factory(engine: Engine, *, writer: bool = True) -> sessionmaker[Sess
         return factory
 
 
+def _transaction_id(connection: Connection) -> int | None:
+    """PostgreSQL's id of this transaction, if it wrote anything (else nothing to lose)."""
+    value = connection.execute(text("SELECT txid_current_if_assigned()")).scalar()
+    return None if value is None else int(value)
+
+
+def _commit_outcome(engine: Engine, xid: int | None) -> str:
+    """ "committed", "aborted" or "unknown": what became of a transaction whose COMMIT broke."""
+    if engine.dialect.name != "postgresql":
+        return "unknown"
+    if xid is None:
+        return "aborted"  # it wrote nothing: as good as rolled back
+    for _ in range(10):
+        try:
+            with engine.connect() as conn:
+                status = conn.execute(text("SELECT txid_status(:xid)"), {"xid": xid}).scalar()
+        except DBAPIError:
+            return "unknown"
+        if status in ("committed", "aborted"):
+            return str(status)
+        time.sleep(0.1)  # "in progress": the server is still tearing the session down
+    return "unknown"
+
+
+class CommitOutcomeUnknown(Exception):
+    """The connection was lost during COMMIT: the change may or may not have been made."""
+
+
+# PostgreSQL SQLSTATEs a new transaction may not meet: serialization failure, deadlock,
+# the server shutting down, crashed or starting, too many connections.
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "57P01", "57P02", "57P03", "53300"})
+
+
+_CONNECTION_FAILURES = ("connection", "could not connect", "server closed", "database is locked")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A database failure that may heal: lost connection, serialization failure, deadlock,
+    a server restarting, no connection free in the pool, SQLite's lock timeout."""
+    if isinstance(exc, CommitOutcomeUnknown | PoolTimeoutError):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate in _TRANSIENT_SQLSTATES or sqlstate.startswith("08")  # 08: connection exception
+    # No SQLSTATE: the driver's own connection failures (refused, closed), SQLite's lock timeout.
+    message = str(exc.orig).lower()
+    return isinstance(exc, OperationalError | InterfaceError) and any(
+        sign in message for sign in _CONNECTION_FAILURES
+    )
+
+
+def retry_safe(exc: BaseException) -> bool:
+    """Transient, and no change can have been committed: another attempt is safe."""
+    return is_transient(exc) and not isinstance(exc, CommitOutcomeUnknown)
+
+
+# A whole unit of work is tried at most this often, within this many seconds.
+RETRY_ATTEMPTS = 4
+RETRY_BUDGET_SECONDS = 5.0
+
+
+def retrying(should_retry: Callable[[tenacity.RetryCallState], bool] | None = None) -> tenacity.Retrying:
+    """Attempts of one unit of work: full jitter from 50 ms, at most RETRY_ATTEMPTS in
+    RETRY_BUDGET_SECONDS; retried on a retry-safe exception (or when `should_retry` says so)."""
+    retry: tenacity.retry_base = tenacity.retry_if_exception(retry_safe)
+    if should_retry is not None:
+        retry = retry | _RetryIf(should_retry)
+    return tenacity.Retrying(
+        retry=retry,
+        stop=tenacity.stop_after_attempt(RETRY_ATTEMPTS) | tenacity.stop_after_delay(RETRY_BUDGET_SECONDS),
+        wait=tenacity.wait_random_exponential(multiplier=0.05, max=1.0),
+        before_sleep=_log_retry,
+        reraise=True,
+        retry_error_callback=None if should_retry is None else _last_result,
+    )
+
+
+class _RetryIf(tenacity.retry_base):
+    def __init__(self, predicate: Callable[[tenacity.RetryCallState], bool]) -> None:
+        self.predicate = predicate
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        outcome = retry_state.outcome
+        return outcome is not None and not outcome.failed and self.predicate(retry_state)
+
+
+def _last_result(retry_state: tenacity.RetryCallState) -> Any:
+    if retry_state.outcome is None:
+        raise RuntimeError("tenacity stopped before any attempt")
+    return retry_state.outcome.result()
+
+
+def _log_retry(retry_state: tenacity.RetryCallState) -> None:
+    outcome = retry_state.outcome
+    cause = outcome.exception() if outcome is not None and outcome.failed else "a transient database error"
+    log.warning(
+        "Transient database failure (%s); attempt %d of %d in %.2f s.",
+        str(cause).splitlines()[0] if cause else cause,
+        retry_state.attempt_number + 1,
+        RETRY_ATTEMPTS,
+        retry_state.upcoming_sleep,
+    )
+
+
 @contextmanager
 def unit_of_work(engine: Engine | None = None, *, writer: bool = True) -> Iterator[Session]:
     """Commit on success, roll back on any exception, then release enqueued jobs.
 
-    The only place in the code base that commits.
+    The only place in the code base that commits. Pending changes are flushed
+    before COMMIT, so that only a failure of COMMIT itself leaves the outcome open;
+    PostgreSQL is then asked (txid_status), and only if it cannot tell does a
+    writer raise CommitOutcomeUnknown.
     """
-    session = session_factory(engine or get_engine(), writer=writer)()
+    engine = engine or get_engine()
+    session = session_factory(engine, writer=writer)()
     try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+        try:
+            yield session
+            session.flush()
+            xid = None
+            if writer and engine.dialect.name == "postgresql" and session.in_transaction():
+                xid = _transaction_id(session.connection())
+        except BaseException:
+            session.rollback()
+            raise
+        try:
+            session.commit()
+        except DBAPIError as exc:
+            # The server's own error (57P01 terminating, 40001 ...) means COMMIT was refused;
+            # a connection that just broke (no SQLSTATE) may have committed first.
+            if writer and exc.connection_invalidated and getattr(exc.orig, "sqlstate", None) is None:
+                session.close()  # detaches what was loaded without expiring it: it may be the result
+                outcome = _commit_outcome(engine, xid)
+                if outcome == "committed":
+                    log.warning("The connection broke during COMMIT; the server says it committed.")
+                elif outcome != "aborted":
+                    raise CommitOutcomeUnknown(str(exc).splitlines()[0]) from exc
+                else:
+                    raise
+            else:
+                session.rollback()
+                raise
+        except BaseException:
+            session.rollback()
+            raise
     finally:
         enqueued = session.info.pop("jobs_enqueued", False)
         session.close()

@@ -77,11 +77,41 @@ class NotificationKind(enum.StrEnum):
     LOW_BALANCE = "LOW_BALANCE"
     DEPLETED = "DEPLETED"
     OVERRUN = "OVERRUN"
+    EXPIRING = "EXPIRING"
+
+
+class Cycle(enum.StrEnum):
+    """How often a recurring allowance renews (SPEC §9)."""
+
+    MONTHLY = "MONTHLY"
+    QUARTERLY = "QUARTERLY"
+    YEARLY = "YEARLY"
+
+
+class RolloverPolicy(enum.StrEnum):
+    NONE = "NONE"
+    ALL = "ALL"
+    CAPPED = "CAPPED"
+
+
+class DeliveryChannel(enum.StrEnum):
+    WEBHOOK = "WEBHOOK"
+    EMAIL = "EMAIL"
+
+
+class DeliveryStatus(enum.StrEnum):
+    """PENDING until sent or given up; FAILED when its retries are used up (SPEC §10)."""
+
+    PENDING = "PENDING"
+    SENT = "SENT"
+    FAILED = "FAILED"
 
 
 class LotSource(enum.StrEnum):
     PURCHASE = "PURCHASE"
     ADJUSTMENT = "ADJUSTMENT"
+    # A recurring allowance's cycle (SPEC §9): bought and billed like a purchase.
+    ALLOWANCE = "ALLOWANCE"
 
 
 class MovementKind(enum.StrEnum):
@@ -95,8 +125,12 @@ class MovementKind(enum.StrEnum):
 
 
 class JobStatus(enum.StrEnum):
+    """PENDING in the outbox, SENT to the broker, RUNNING on a worker (named in the
+    job), then DONE, or FAILED for good."""
+
     PENDING = "PENDING"
     SENT = "SENT"
+    RUNNING = "RUNNING"
     DONE = "DONE"
     FAILED = "FAILED"
 

@@ -23,6 +23,9 @@ class OutboxJob(Model):
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # While RUNNING (and after): the worker process that took the job, and when.
+    worker: Mapped[str | None] = mapped_column(String(128))
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
 
@@ -34,3 +37,14 @@ class ScheduledRun(Model):
 
     # "<job>:<period>", e.g. "billing:2026-11-23".
     key: Mapped[str] = mapped_column(String(128), unique=True)
+
+
+class WorkerHeartbeat(Model):
+    """A live worker process: it beats every few seconds while it runs. A RUNNING job
+    whose worker stopped beating is sent again (workers.relay)."""
+
+    __tablename__ = "worker_heartbeat"
+
+    # "<host>:<pid>:<random>", unique per process start.
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    beat_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

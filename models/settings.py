@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import Literal
+from urllib.parse import SplitResult, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
@@ -30,14 +31,43 @@ class Settings(BaseSettings):
     smtp_password: str | None = Field(default=None, alias="SMTP_PASSWORD")
     smtp_from: str = Field(default="blocktime@localhost", alias="SMTP_FROM")
     smtp_starttls: bool = Field(default=False, alias="SMTP_STARTTLS")
+    # STARTTLS verifies the server's certificate against the system's CAs, or this bundle.
+    smtp_ca_file: str | None = Field(default=None, alias="SMTP_CA_FILE")
 
     # Scheduler: the daily billing run and expiry at this hour:minute of BLOCKTIME_TIMEZONE.
     billing_schedule: str = Field(default="02:00", alias="BILLING_SCHEDULE")
     outbox_sweep_seconds: float = Field(default=30.0, alias="OUTBOX_SWEEP_SECONDS")
     webhook_timeout_seconds: float = Field(default=10.0, alias="WEBHOOK_TIMEOUT_SECONDS")
 
+    # Exports (SPEC §4): what differs between accounting package installations.
+    qbo_date_format: Literal["MM/DD/YYYY", "DD/MM/YYYY"] = Field(
+        default="MM/DD/YYYY", alias="BLOCKTIME_QBO_DATE_FORMAT"
+    )
+    xero_tax_rate: str = Field(default="Tax Exempt", min_length=1, alias="BLOCKTIME_XERO_TAX_RATE")
+    xero_receivable_account: str | None = Field(default=None, alias="BLOCKTIME_XERO_RECEIVABLE_ACCOUNT")
+
     db_pool_size: int = Field(default=10, alias="DB_POOL_SIZE")
     max_body_bytes: int = Field(default=1_000_000, alias="MAX_BODY_BYTES")
+
+    # Browser front ends on other origins that may call /graphql (SPEC §11): a comma-separated
+    # allowlist of exact origins such as https://portal.msp.example; empty = no CORS at all.
+    cors_origins: str = Field(default="", alias="CORS_ORIGINS")
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_are_exact(cls, value: str) -> str:
+        for origin in _split_origins(value):
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.hostname or origin != _origin(parts):
+                raise ValueError(
+                    f"CORS_ORIGINS: {origin!r} is not an origin like https://portal.msp.example "
+                    "(scheme and host, an optional port, no path; no wildcard)"
+                )
+        return value
+
+    @property
+    def allowed_origins(self) -> tuple[str, ...]:
+        return tuple(_split_origins(self.cors_origins))
 
     @field_validator("timezone")
     @classmethod
@@ -51,6 +81,15 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def _split_origins(value: str) -> list[str]:
+    return [origin.strip() for origin in value.split(",") if origin.strip()]
+
+
+def _origin(parts: SplitResult) -> str:
+    port = f":{parts.port}" if parts.port is not None else ""
+    return f"{parts.scheme}://{parts.hostname}{port}"
 
 
 @lru_cache(maxsize=1)

@@ -123,3 +123,54 @@ class TestRevisionFiles:
         # Parallel branches take reserved numbers, chained in the order they land: one head.
         assert len(set(numbers)) == len(numbers)
         assert runner.head() in numbers
+
+
+class TestAdminRevision:
+    """0013 gives existing deliveries their kind, target and status (SPEC §10)."""
+
+    def test_existing_deliveries_keep_what_they_were(self, empty_engine: Engine) -> None:
+        from sqlalchemy import text
+
+        runner.upgrade(empty_engine, "0001")
+        with empty_engine.begin() as conn:
+            for statement in (
+                "INSERT INTO company (id, identifier, name, billing_email)"
+                " VALUES (1, 'ACME', 'Acme', 'Ap@Acme.example')",
+                "INSERT INTO agreement_type (id, name, application_units, prepaid,"
+                " reverse_revenue_when_applied, allow_overruns)"
+                " VALUES (1, 'Block', 'HOURS', true, true, false)",
+                "INSERT INTO agreement (id, company_id, agreement_type_id, name, status, start_date,"
+                " alert_epoch) VALUES (1, 1, 1, 'Acme block', 'ACTIVE', '2026-01-01', 0)",
+                "INSERT INTO notification (id, agreement_id, kind, units_remaining, dedupe_key)"
+                " VALUES (1, 1, 'LOW_BALANCE', 150, 'LOW_BALANCE:1:0')",
+                "INSERT INTO webhook (id, url, secret, active)"
+                " VALUES (7, 'https://erp.example/h', 'secret-123', true)",
+                "INSERT INTO notification_delivery (id, notification_id, channel, attempts, delivered_at)"
+                " VALUES (1, 1, 'webhook:7', 1, CURRENT_TIMESTAMP)",
+                "INSERT INTO notification_delivery (id, notification_id, channel, attempts, last_error)"
+                " VALUES (2, 1, 'email', 3, 'SMTP down')",
+            ):
+                conn.execute(text(statement))
+
+        runner.upgrade(empty_engine, "0013")
+
+        with empty_engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT id, channel, kind, target, status, attempts"
+                    " FROM notification_delivery ORDER BY id"
+                )
+            ).all()
+            emails = conn.execute(text("SELECT notify_emails FROM agreement")).scalar_one()
+        assert [tuple(r) for r in rows] == [
+            (1, "webhook:7", "WEBHOOK", "https://erp.example/h", "SENT", 1),
+            (2, "email:ap@acme.example", "EMAIL", "Ap@Acme.example", "PENDING", 3),
+        ]
+        assert emails == "[]"
+
+        runner.downgrade(empty_engine, "0001")
+        with empty_engine.connect() as conn:
+            channels = (
+                conn.execute(text("SELECT channel FROM notification_delivery ORDER BY id")).scalars().all()
+            )
+        assert channels == ["webhook:7", "email"]

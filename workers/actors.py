@@ -3,9 +3,11 @@
 `blocktime worker` runs `python -m dramatiq workers.actors`: importing this module
 configures the broker from the environment (REDIS_URL) before declaring them.
 
-Each actor receives its outbox job's id and arguments, opens one unit of work,
-claims the job in it (a duplicate delivery finds the job DONE and does nothing),
-calls accounting and commits. Failures that may heal (the database or an endpoint
+Each actor receives its outbox job's id and arguments, marks the job RUNNING under
+this worker's name (committed at once: `jobs` shows who runs what, and the relays
+re-send it if this worker dies), then opens one unit of work, claims the job in it
+(a duplicate delivery finds the job DONE and does nothing), calls accounting and
+commits. Failures that may heal (the database or an endpoint
 is down, a race) are retried with exponential backoff; anything else (a
 DomainError, a bug) fails the job at once: FAILED in the outbox, with its error.
 """
@@ -26,12 +28,13 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session
 
-from accounting import batches, billing, expiry, jobs, notifications, outbox
+from accounting import allowances, batches, billing, clock, expiring, expiry, jobs, notifications, outbox
 from accounting.errors import Conflict
 from models.db import get_engine, unit_of_work
 from models.settings import Settings, get_settings
 from workers import delivery
 from workers.broker import current_settings, ensure_configured
+from workers.heartbeat import worker_name
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +43,11 @@ broker = ensure_configured(get_settings())
 ACCOUNTING_QUEUE = "accounting"
 NOTIFICATIONS_QUEUE = "notifications"
 
-# Fault tests only (BLOCKTIME_ENV=test): hold a posting's transaction open this many
-# seconds after the batch is built, so a worker can be killed in the middle of it.
-HOLD_POSTING_ENV = "BLOCKTIME_TEST_HOLD_POSTING_SECONDS"
+# Fault tests only (BLOCKTIME_ENV=test): the jobs of these actors (comma-separated) hold
+# their transaction open for HOLD_SECONDS once their work is done, so that a worker
+# can be killed in the middle of it.
+HOLD_JOBS_ENV = "BLOCKTIME_TEST_HOLD_JOBS"
+HOLD_SECONDS = 120.0
 
 
 class JobRejected(Exception):
@@ -75,11 +80,18 @@ def claimed(job_id: int, actor: str) -> Iterator[Session | None]:
     """One unit of work that starts by claiming the job; None if it is not to run."""
     try:
         with unit_of_work(_engine()) as session:
+            started = outbox.start_job(session, job_id=job_id, actor=actor, worker=worker_name())
+        if not started:
+            log.info("Outbox job %s (%s) is already done or failed: duplicate ignored.", job_id, actor)
+            yield None
+            return
+        with unit_of_work(_engine()) as session:
             if not outbox.claim_job(session, job_id=job_id, actor=actor):
-                log.info("Outbox job %s (%s) is already done or failed: duplicate ignored.", job_id, actor)
+                log.info("Outbox job %s (%s) was done meanwhile: duplicate ignored.", job_id, actor)
                 yield None
                 return
             yield session
+            _hold_for_fault_tests(job_id, actor)
     except Exception as exc:
         if is_transient(exc):
             raise
@@ -127,17 +139,14 @@ def post_batch(job_id: int, batch_id: int) -> None:
         if session is None:
             return
         batch = batches.post_batch(session, batch_id=batch_id)
-        _hold_posting_for_fault_tests(batch_id)
     log.info("Journal batch %s (%s): %s.", batch.identifier, batch_id, batch.status.value)
 
 
-def _hold_posting_for_fault_tests(batch_id: int) -> None:
-    hold = os.environ.get(HOLD_POSTING_ENV)
-    if hold and current_settings().environment == "test":
-        log.warning(
-            "Batch %s built; holding the posting open for %s s (%s).", batch_id, hold, HOLD_POSTING_ENV
-        )
-        time.sleep(float(hold))
+def _hold_for_fault_tests(job_id: int, actor: str) -> None:
+    held = os.environ.get(HOLD_JOBS_ENV, "").split(",")
+    if actor in held and current_settings().environment == "test":
+        log.warning("Job %s (%s) did its work; holding its transaction open (%s).", job_id, actor, "test")
+        time.sleep(HOLD_SECONDS)
 
 
 @dramatiq.actor(actor_name=jobs.EXPIRE_BLOCKS, **_ACCOUNTING)
@@ -147,6 +156,18 @@ def expire_blocks(job_id: int, as_of: str) -> None:
             return
         movements = expiry.expire_blocks(session, as_of=dt.date.fromisoformat(as_of))
     log.info("Expiry as of %s: %d lot(s) expired.", as_of, len(movements))
+
+
+@dramatiq.actor(actor_name=jobs.RENEW_ALLOWANCES, **_ACCOUNTING)
+def renew_allowances(job_id: int, as_of: str) -> None:
+    day = dt.date.fromisoformat(as_of)
+    with claimed(job_id, jobs.RENEW_ALLOWANCES) as session:
+        if session is None:
+            return
+        cycles = allowances.renew_allowances(session, as_of=day)
+        warned = expiring.check_expiring(session, today=clock.today())
+        counts = (len(cycles), len(warned))
+    log.info("Allowances as of %s: %d cycle(s) renewed, %d EXPIRING raised.", as_of, *counts)
 
 
 @dramatiq.actor(actor_name=jobs.EVALUATE_BALANCE, **_NOTIFICATIONS)
@@ -197,26 +218,16 @@ def send_delivery(job_id: int, delivery_id: int) -> None:
 def _send(session: Session, settings: Settings, delivery_id: int) -> None:
     claimed_delivery = notifications.claim_delivery(session, delivery_id=delivery_id)
     if claimed_delivery is None:
-        log.info("Delivery %s was already delivered.", delivery_id)
+        log.info("Delivery %s was already sent, or given up.", delivery_id)
         return
     notification_id = claimed_delivery.notification_id
-    channel = next(
-        (
-            pending
-            for pending in notifications.plan_deliveries(
-                session, notification_id=notification_id, email_enabled=bool(settings.smtp_host)
-            )
-            if pending.delivery_id == delivery_id
-        ),
-        None,
-    )
-    if channel is None:
-        log.warning(
-            "Delivery %s: channel %s is no longer active; not sent.", delivery_id, claimed_delivery.channel
-        )
+    channel = notifications.delivery_target(session, claimed_delivery)
+    if isinstance(channel, str):
+        log.warning("Delivery %s (%s) not sent: %s.", delivery_id, claimed_delivery.channel, channel)
+        notifications.give_up_delivery(session, delivery_id=delivery_id, error=channel)
         return
-    payload = notifications.notification_payload(session, notification_id=notification_id)
     if channel.url is not None and channel.secret is not None:
+        payload = notifications.notification_payload(session, notification_id=notification_id)
         body = notifications.encode_payload(payload)
         delivery.post_webhook(
             channel.url,
@@ -227,7 +238,8 @@ def _send(session: Session, settings: Settings, delivery_id: int) -> None:
             timeout=settings.webhook_timeout_seconds,
         )
     elif channel.email is not None:
-        delivery.send_email(settings, to=channel.email, payload=payload)
+        facts = notifications.notification_facts(session, notification_id=notification_id)
+        delivery.send_email(settings, to=channel.email, facts=facts)
     else:
         raise delivery.DeliveryRejected(f"delivery {delivery_id}: channel {channel.channel} has no address")
     notifications.mark_delivered(session, delivery_id=delivery_id)
@@ -245,4 +257,12 @@ def _record_delivery_failure(delivery_id: int, exc: BaseException) -> None:
         log.exception("Could not record the failure of delivery %s.", delivery_id)
 
 
-ACTORS = (run_billing, post_batch, expire_blocks, evaluate_balance, deliver_notification, send_delivery)
+ACTORS = (
+    run_billing,
+    post_batch,
+    expire_blocks,
+    renew_allowances,
+    evaluate_balance,
+    deliver_notification,
+    send_delivery,
+)

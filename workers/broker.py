@@ -28,6 +28,7 @@ _settings: Settings | None = None
 
 def create_broker(settings: Settings) -> dramatiq.Broker:
     """A new broker for these settings, with the outbox's middleware."""
+    from workers.heartbeat import Heartbeat
     from workers.middleware import JobFailures, PollInterval, RelayWhileWorking
 
     broker: dramatiq.Broker = (
@@ -40,6 +41,7 @@ def create_broker(settings: Settings) -> dramatiq.Broker:
     broker.add_middleware(JobFailures(settings), before=Retries)
     broker.add_middleware(PollInterval())
     broker.add_middleware(RelayWhileWorking(settings))
+    broker.add_middleware(Heartbeat(settings))
     return broker
 
 

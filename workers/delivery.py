@@ -7,14 +7,16 @@ failure may heal (DeliveryUnavailable: retried with backoff) or not (DeliveryRej
 
 from __future__ import annotations
 
-import json
 import smtplib
+import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 import httpx
 
+from accounting.notifications import NotificationFacts
 from models.settings import Settings
+from workers.email_text import render_email
 
 USER_AGENT = "Blocktime-Webhooks/1"
 # 408 Request Timeout and 429 Too Many Requests heal with time, like any 5xx.
@@ -60,51 +62,44 @@ def post_webhook(
     raise DeliveryRejected(message)
 
 
-# kind: (subject, what happened)
-_WORDING = {
-    "LOW_BALANCE": ("low balance", "is running low"),
-    "DEPLETED": ("balance used up", "has no units left"),
-    "OVERRUN": ("overrun", "was overrun: time was billed beyond the prepaid balance"),
-}
-
-
-def compose_email(settings: Settings, *, to: str, payload: dict[str, object]) -> EmailMessage:
-    agreement = payload["agreement"]
-    company = payload["company"]
-    if not isinstance(agreement, dict) or not isinstance(company, dict):
-        raise TypeError("a notification payload names its agreement and company")
-    kind = str(payload["kind"])
-    subject, sentence = _WORDING.get(kind, (kind, kind))
+def compose_email(settings: Settings, *, to: str, facts: NotificationFacts) -> EmailMessage:
+    """Plain text with an HTML alternative, both from one template (workers/email_text.py)."""
+    rendered = render_email(facts, currency=settings.currency)
     message = EmailMessage()
     message["From"] = settings.smtp_from
     message["To"] = to
-    message["Subject"] = f"{agreement['name']} ({company['identifier']}): {subject}"
+    message["Subject"] = rendered.subject
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = make_msgid(domain="blocktime")
-    message["X-Blocktime-Event"] = kind
-    message["X-Blocktime-Notification"] = str(payload["id"])
-    message.set_content(
-        f"The prepaid agreement {agreement['name']} of {company['name']} {sentence}.\n"
-        f"Units remaining: {payload['unitsRemaining']}\n\n"
-        f"{json.dumps(payload, indent=2, sort_keys=True)}\n"
-    )
+    message["X-Blocktime-Event"] = facts.kind
+    message.set_content(rendered.text)
+    message.add_alternative(rendered.html, subtype="html")
     return message
 
 
-def send_email(settings: Settings, *, to: str, payload: dict[str, object]) -> None:
-    """Send through SMTP_HOST; 4xx replies and lost connections are temporary."""
+def send_email(settings: Settings, *, to: str, facts: NotificationFacts) -> None:
+    """Send through SMTP_HOST; 4xx replies and lost connections are temporary.
+
+    With SMTP_STARTTLS the connection is upgraded before anything else is said, and the
+    server's certificate is verified (system CAs, or SMTP_CA_FILE); no STARTTLS offered
+    is a refusal, never a silent fallback to plain text.
+    """
     if not settings.smtp_host:
         raise DeliveryRejected("SMTP is not configured")
-    message = compose_email(settings, to=to, payload=payload)
+    message = compose_email(settings, to=to, facts=facts)
     try:
         with smtplib.SMTP(
             settings.smtp_host, settings.smtp_port, timeout=settings.webhook_timeout_seconds
         ) as smtp:
             if settings.smtp_starttls:
-                smtp.starttls()
+                smtp.starttls(context=ssl.create_default_context(cafile=settings.smtp_ca_file))
             if settings.smtp_user:
                 smtp.login(settings.smtp_user, settings.smtp_password or "")
             smtp.send_message(message)
+    except smtplib.SMTPNotSupportedError as exc:
+        raise DeliveryRejected(f"SMTP {settings.smtp_host}: {exc}") from exc
+    except ssl.SSLCertVerificationError as exc:
+        raise DeliveryRejected(f"SMTP {settings.smtp_host}: STARTTLS certificate refused: {exc}") from exc
     except smtplib.SMTPRecipientsRefused as exc:
         codes = [code for code, _ in exc.recipients.values()]
         error = f"SMTP refused {to}: {exc.recipients}"

@@ -39,6 +39,8 @@ TICK_SECONDS = 60
 DAILY_JOBS: tuple[tuple[str, str, Callable[[dt.date], dict[str, str]]], ...] = (
     ("billing", jobs.RUN_BILLING, lambda day: {"through_date": (day - dt.timedelta(days=1)).isoformat()}),
     ("expiry", jobs.EXPIRE_BLOCKS, lambda day: {"as_of": day.isoformat()}),
+    # Allowance cycles starting today or earlier, and EXPIRING warnings (SPEC §9).
+    ("allowances", jobs.RENEW_ALLOWANCES, lambda day: {"as_of": day.isoformat()}),
 )
 
 

@@ -6,8 +6,9 @@ from decimal import Decimal
 
 import strawberry
 
-from accounting import agreements, clock, expiry
+from accounting import agreements, allowances, clock, expiry
 from api.agreements.types import Addition, Adjustment, Agreement, AgreementType
+from api.allowances.types import AllowanceInput
 from api.context import Info, wrap
 from api.enums import ApplicationUnits
 from api.scalars import input_id
@@ -27,6 +28,7 @@ class CreateAgreementTypeInput:
     low_balance_percent: Decimal | None = None
     excluded_work_type_ids: list[strawberry.ID] | None = None
     excluded_work_role_ids: list[strawberry.ID] | None = None
+    expiry_warning_days: int | None = None
 
 
 @strawberry.input
@@ -38,6 +40,10 @@ class CreateAgreementInput:
     end_date: dt.date | None = None
     allow_overruns: bool | None = None
     low_balance_threshold: Decimal | None = None
+    notify_emails: list[str] | None = strawberry.field(
+        default=None, description="Contacts e-mailed with the agreement's notifications besides billingEmail."
+    )
+    allowance: AllowanceInput | None = None
 
 
 @strawberry.input
@@ -89,6 +95,7 @@ class AgreementMutation:
                 excluded_work_role_ids=[
                     input_id(i, "excludedWorkRoleIds") for i in input.excluded_work_role_ids or ()
                 ],
+                expiry_warning_days=input.expiry_warning_days,
             ),
         )
         return wrap(info, AgreementType, row)
@@ -99,7 +106,7 @@ class AgreementMutation:
             info,
             "createAgreement",
             details=dataclasses.asdict(input),
-            change=lambda session: agreements.create_agreement(
+            change=lambda session: allowances.create_agreement_with_allowance(
                 session,
                 company_id=input_id(input.company_id, "companyId"),
                 agreement_type_id=input_id(input.agreement_type_id, "agreementTypeId"),
@@ -108,6 +115,9 @@ class AgreementMutation:
                 end_date=input.end_date,
                 allow_overruns=input.allow_overruns,
                 low_balance_threshold=input.low_balance_threshold,
+                notify_emails=input.notify_emails or (),
+                allowance=input.allowance.terms() if input.allowance is not None else None,
+                today=today(),
             ),
         )
         return wrap(info, Agreement, row)

@@ -9,7 +9,10 @@ import strawberry
 import models
 from accounting import agreements as rules
 from accounting import queries
+from accounting.forecast import forecast as forecast_usage
 from accounting.lots import lot_deferred_value
+from api.agreements.forecast import Forecast
+from api.allowances.types import Allowance
 from api.catalog.types import Company, WorkRole, WorkType
 from api.context import Info
 from api.enums import AgreementStatus, ApplicationUnits, LotSource
@@ -35,6 +38,9 @@ class AgreementType:
     expire_after_months: int | None
     low_balance_threshold: Decimal | None
     low_balance_percent: Decimal | None
+    expiry_warning_days: int | None = strawberry.field(
+        description="EXPIRING is raised this many days before a lot with units left expires; null = never."
+    )
 
     @classmethod
     def from_model(cls, row: models.AgreementType) -> "AgreementType":
@@ -49,6 +55,7 @@ class AgreementType:
             expire_after_months=row.expire_after_months,
             low_balance_threshold=row.low_balance_threshold,
             low_balance_percent=row.low_balance_percent,
+            expiry_warning_days=row.expiry_warning_days,
         )
 
     @strawberry.field
@@ -151,6 +158,16 @@ class Agreement:
     def low_balance_threshold(self, info: Info) -> Decimal | None:
         return rules.low_balance_threshold(self.row, self._type(info))
 
+    @strawberry.field(
+        description=(
+            "Contacts e-mailed with the agreement's notifications, besides the company's billingEmail. "
+            "Staff only."
+        )
+    )
+    def notify_emails(self) -> list[str]:
+        # Staff only: accounting.access.FIELDS["Agreement.notifyEmails"], checked before execution.
+        return list(self.row.notify_emails)
+
     @strawberry.field
     def balance(self, info: Info, as_of: dt.date | None = None) -> AgreementBalance:
         loader = info.context.loaders.balance if as_of is None else info.context.loaders.balance_on(as_of)
@@ -169,6 +186,11 @@ class Agreement:
             info.context.session, info.context.viewer, self.row, start=from_, end=to
         )
         return AgreementStatement.from_statement(info, found)
+
+    @strawberry.field
+    def forecast(self, info: Info, days: int | None = 30) -> Forecast:
+        days = 30 if days is None else days
+        return Forecast.from_forecast(forecast_usage(info.context.session, agreement=self.row, days=days))
 
     @strawberry.field
     def additions(self, info: Info) -> list["Addition"]:
@@ -194,6 +216,11 @@ class Agreement:
         from api.billing.types import Invoice
 
         return [Invoice.from_model(r) for r in info.context.loaders.invoices_of_agreement.load(self.row.id)]
+
+    @strawberry.field(description="The recurring allowance the agreement renews, if any (SPEC §9).")
+    def allowance(self, info: Info) -> Allowance | None:
+        rows = info.context.loaders.allowance_of_agreement.load(self.row.id)
+        return Allowance.from_model(rows[0], self.row) if rows else None
 
     @strawberry.field(
         description="Each block and complimentary adjustment, oldest first: what is left of which."

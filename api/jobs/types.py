@@ -19,6 +19,10 @@ class Job:
     last_error: str | None
     created_at: dt.datetime
     sent_at: dt.datetime | None
+    worker: str | None = strawberry.field(
+        description="The worker process that runs the job (RUNNING), or ran it last."
+    )
+    started_at: dt.datetime | None = strawberry.field(description="When that worker started it.")
     done_at: dt.datetime | None
 
     @classmethod
@@ -32,5 +36,7 @@ class Job:
             last_error=row.last_error,
             created_at=row.created_at,
             sent_at=row.sent_at,
+            worker=row.worker,
+            started_at=row.started_at,
             done_at=row.done_at,
         )

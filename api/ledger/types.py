@@ -100,6 +100,12 @@ class JournalEntry:
         return [JournalLine.from_model(r) for r in info.context.loaders.lines_of_entry.load(self.row.id)]
 
 
+@strawberry.type(description="One file of an export: a name to save it under and its text.")
+class ExportFile:
+    name: str
+    content: str
+
+
 @strawberry.type(description="Double-entry postings built from invoices and events, posted atomically.")
 class JournalBatch:
     row: strawberry.Private[models.JournalBatch]
@@ -133,11 +139,35 @@ class JournalBatch:
         return [JournalEntry.from_model(r) for r in info.context.loaders.entries_of_batch.load(self.row.id)]
 
     @strawberry.field(
-        description="The batch for an accounting package: CSV, JSON, QuickBooks IIF or Xero CSV."
+        description=(
+            "The batch for an accounting package, as one file. A Xero export over Xero's "
+            "300 lines a file is refused (BAD_USER_INPUT): exportFiles gives its parts."
+        )
     )
     def export(self, info: Info, format: ExportFormat) -> str:
         queries.export_allowed(info.context.viewer)
-        return exports.export_batch(info.context.session, batch_id=self.row.id, format=format.value)
+        return exports.export_batch(
+            info.context.session,
+            batch_id=self.row.id,
+            format=format.value,
+            settings=exports.ExportSettings.from_settings(info.context.settings),
+        )
+
+    @strawberry.field(
+        description=(
+            "The batch for an accounting package as the files to import, in order: one file, "
+            "or for XERO_CSV one per 300 lines, split between whole journals."
+        )
+    )
+    def export_files(self, info: Info, format: ExportFormat) -> list[ExportFile]:
+        queries.export_allowed(info.context.viewer)
+        files = exports.export_files(
+            info.context.session,
+            batch_id=self.row.id,
+            format=format.value,
+            settings=exports.ExportSettings.from_settings(info.context.settings),
+        )
+        return [ExportFile(name=f.name, content=f.content) for f in files]
 
 
 @strawberry.type

@@ -8,8 +8,31 @@ import strawberry
 import models
 from api.agreements.types import Agreement
 from api.context import Info
-from api.enums import NotificationKind
+from api.enums import DeliveryChannel, DeliveryStatus, NotificationKind
 from api.scalars import to_id
+
+
+@strawberry.type(description="One webhook or e-mail address a notification went to (staff only).")
+class NotificationDelivery:
+    id: strawberry.ID = strawberry.field(description="For retryDelivery.")
+    channel: DeliveryChannel
+    target: str = strawberry.field(description="The webhook URL or the e-mail address.")
+    status: DeliveryStatus
+    attempts: int
+    last_error: str | None
+    sent_at: dt.datetime | None
+
+    @classmethod
+    def from_model(cls, row: models.NotificationDelivery) -> "NotificationDelivery":
+        return cls(
+            id=to_id(row.id),
+            channel=row.kind,
+            target=row.target,
+            status=row.status,
+            attempts=row.attempts,
+            last_error=row.last_error,
+            sent_at=row.delivered_at,
+        )
 
 
 @strawberry.type
@@ -19,7 +42,12 @@ class Notification:
     kind: NotificationKind
     units_remaining: Decimal
     created_at: dt.datetime
-    delivered_at: dt.datetime | None
+    delivered_at: dt.datetime | None = strawberry.field(
+        description=(
+            "When the last of its deliveries was sent; null while one is pending or failed, "
+            "and when there was nowhere to send it."
+        )
+    )
 
     @classmethod
     def from_model(cls, row: models.Notification) -> "Notification":
@@ -35,6 +63,11 @@ class Notification:
     @strawberry.field
     def agreement(self, info: Info) -> Agreement:
         return Agreement.from_model(info.context.loaders.agreement.one(self.row.agreement_id))
+
+    @strawberry.field(description="Staff only: one per webhook and e-mail address it went to.")
+    def deliveries(self, info: Info) -> list[NotificationDelivery]:
+        rows = info.context.loaders.deliveries_of_notification.load(self.row.id)
+        return [NotificationDelivery.from_model(r) for r in rows]
 
 
 @strawberry.type(description="A URL that receives every notification as a signed JSON POST.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, and_, func, or_, select
@@ -16,8 +17,10 @@ from sqlalchemy.orm import Session
 
 from accounting import (
     agreements,
+    allowances,
     batches,
     billing,
+    catalog,
     clock,
     drawdown,
     expiry,
@@ -28,9 +31,29 @@ from accounting import (
     statements,
 )
 from accounting.errors import Conflict, InsufficientBalance, InvalidInput
-from models import Agreement, JournalLine, Lot, LotMovement, TimeEntry
+from models import (
+    Addition,
+    Agreement,
+    AllowanceCycle,
+    Invoice,
+    JournalEntry,
+    JournalLine,
+    Lot,
+    LotMovement,
+    TimeEntry,
+)
 from models.db import session_factory
-from models.enums import AccountType, ApplicationUnits, BillableOption, MappingKind, MovementKind
+from models.enums import (
+    AccountType,
+    ApplicationUnits,
+    BatchStatus,
+    BillableOption,
+    Cycle,
+    LotSource,
+    MappingKind,
+    MovementKind,
+    RolloverPolicy,
+)
 from tests import factories
 from tests.conftest import reset_database
 
@@ -42,13 +65,13 @@ prices = st.integers(min_value=0, max_value=30000).map(lambda n: D(n) / 100)
 days = st.integers(min_value=0, max_value=120)
 
 operations = st.one_of(
-    st.tuples(st.just("purchase"), st.integers(0, 2), hundredths, prices, days),
+    st.tuples(st.just("purchase"), st.integers(0, 3), hundredths, prices, days),
     st.tuples(
-        st.just("adjust"), st.integers(0, 2), st.integers(-800, 800).filter(bool).map(lambda n: D(n) / 100)
+        st.just("adjust"), st.integers(0, 3), st.integers(-800, 800).filter(bool).map(lambda n: D(n) / 100)
     ),
     st.tuples(
         st.just("time"),
-        st.integers(0, 2),
+        st.integers(0, 3),
         hundredths,
         st.sampled_from(["remote", "after_hours"]),
         st.sampled_from(list(BillableOption)),
@@ -58,12 +81,13 @@ operations = st.one_of(
     st.tuples(st.just("expire"), days),
     # Time on the very day a lot takes effect or expires, and expiry run on a lot's expiresOn.
     st.tuples(
-        st.just("edge"), st.integers(0, 2), st.integers(0, 20), st.sampled_from(["effective", "expires"])
+        st.just("edge"), st.integers(0, 3), st.integers(0, 20), st.sampled_from(["effective", "expires"])
     ),
     st.tuples(st.just("expire_on_day"), st.integers(0, 20)),
-    st.tuples(st.just("statement"), st.integers(0, 2), st.integers(-5, 200), st.integers(0, 90)),
+    st.tuples(st.just("statement"), st.integers(0, 3), st.integers(-5, 200), st.integers(0, 90)),
     st.tuples(st.just("bill"), days),
     st.tuples(st.just("batch"), days),
+    st.tuples(st.just("renew"), days),
     # Close through START + 2d: after billing, expiring and posting through it, or as things stand.
     st.tuples(st.just("close"), days, st.booleans()),
 )
@@ -93,6 +117,15 @@ def check_invariants(session: Session, deals: list) -> None:  # type: ignore[typ
         assert b.units_remaining == b.units_purchased - b.units_applied - b.units_expired
         assert b.units_remaining >= 0
     assert ledger.deferred_revenue_reconciliation(session).difference == 0
+    # One lot and one invoice per allowance cycle, however often renewal ran.
+    cycles = session.execute(select(AllowanceCycle.agreement_id, AllowanceCycle.start)).all()
+    assert len(cycles) == len(set(cycles))
+    assert session.scalar(
+        select(func.count(Invoice.id))
+        .join(Addition, Addition.invoice_id == Invoice.id)
+        .join(Lot, Lot.addition_id == Addition.id)
+        .where(Lot.source == LotSource.ALLOWANCE)
+    ) == len(cycles)
     # The rollforward ties to the ledger over the whole history and at the close, and
     # nothing posted after a close is dated inside it.
     closed = periods.closed_through(session)
@@ -178,6 +211,26 @@ def _replay(session: Session, ops: list) -> None:  # type: ignore[type-arg]
         factories.agreement(session, agreement_type=at_purchase, identifier="INITECH", start=START),
     ]
     deals[1].allow_overruns = False
+    # A monthly allowance (SPEC §9) at an odd price: 8 h, up to 3 carried for 2 cycles.
+    umbrella = catalog.create_company(session, identifier="UMBRELLA", name="Umbrella")
+    deals.append(
+        allowances.create_agreement_with_allowance(
+            session,
+            company_id=umbrella.id,
+            agreement_type_id=hours_type.id,
+            name="Umbrella monthly hours",
+            start_date=START,
+            today=START,
+            allowance=allowances.AllowanceTerms(
+                cycle=Cycle.MONTHLY,
+                units=D("8"),
+                unit_price=D("37.77"),
+                rollover=RolloverPolicy.CAPPED,
+                rollover_cap=D("3"),
+                rollover_cycles=2,
+            ),
+        )
+    )
     session.flush()
     for op in ops:
         kind = op[0]
@@ -238,6 +291,8 @@ def _replay(session: Session, ops: list) -> None:  # type: ignore[type-arg]
                 )
         elif kind == "expire":
             expiry.expire_blocks(session, as_of=START + dt.timedelta(days=op[1] * 2))
+        elif kind == "renew":
+            allowances.renew_allowances(session, as_of=START + dt.timedelta(days=op[1] * 2))
         elif kind == "edge":
             _, which, index, edge = op
             lots = session.scalars(
@@ -273,8 +328,7 @@ def _replay(session: Session, ops: list) -> None:  # type: ignore[type-arg]
         elif kind == "bill":
             billing.run_billing(session, through_date=START + dt.timedelta(days=op[1]))
         elif kind == "batch":
-            batch = batches.create_batch(session, through_date=START + dt.timedelta(days=op[1] * 2))
-            batches.post_batch(session, batch_id=batch.id)
+            post_everything_through(session, START + dt.timedelta(days=op[1] * 2))
         elif kind == "close":
             _, day, settle = op
             through = START + dt.timedelta(days=day * 2)
@@ -282,8 +336,7 @@ def _replay(session: Session, ops: list) -> None:  # type: ignore[type-arg]
             if settle:
                 billing.run_billing(session, through_date=through)
                 expiry.expire_blocks(session, as_of=through)
-                batch = batches.create_batch(session, through_date=through)
-                batches.post_batch(session, batch_id=batch.id)
+                post_everything_through(session, through)
             try:
                 with session.begin_nested():
                     periods.close_period(session, through=through, today=START + dt.timedelta(days=300))
@@ -299,12 +352,23 @@ def _replay(session: Session, ops: list) -> None:  # type: ignore[type-arg]
 
     # Bill and post everything: the books and the lots agree with nothing left over.
     billing.run_billing(session, through_date=clock.today())
-    batch = batches.create_batch(session, through_date=clock.today())
-    assert batches.post_batch(session, batch_id=batch.id).error is None
+    post_everything_through(session, clock.today())
     check_invariants(session, deals)
     rec = ledger.deferred_revenue_reconciliation(session)
     assert (rec.difference, rec.unposted_activity) == (0, 0)
     assert rec.ledger_balance == rec.agreements_total
+
+
+def post_everything_through(session: Session, day: dt.date) -> None:
+    """A batch through `day` and its posting; never an empty batch, nor a refused one with work to do."""
+    if not batches.has_entries_to_post(session, through_date=day):
+        with pytest.raises(InvalidInput, match=f"^nothing to post through {day.isoformat()}$"):
+            batches.create_batch(session, through_date=day)
+        return
+    batch = batches.create_batch(session, through_date=day)
+    posted = batches.post_batch(session, batch_id=batch.id)
+    assert (posted.status, posted.error) == (BatchStatus.POSTED, None)
+    assert session.scalar(select(func.count(JournalEntry.id)).where(JournalEntry.batch_id == batch.id))
 
 
 class TestInvariants:

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from accounting import agreements, batches, billing, clock, drawdown, expiry, ledger, mappings
+from accounting.errors import InvalidInput
 from models import Adjustment, GLAccount, Invoice, JournalBatch, JournalEntry, JournalLine
 from models.enums import AccountType, BatchStatus, InvoiceKind, MappingKind
 from tests import factories
@@ -389,9 +390,49 @@ class TestBatches:
         again = batches.post_batch(session, batch_id=batch.id)
         assert again.status is BatchStatus.POSTED
         assert session.scalar(select(func.count(JournalEntry.id))) == 1
-        # A later batch finds nothing left to take.
-        later = post(session)
-        assert later.status is BatchStatus.POSTED and posted(session, later) == []
+        # A later batch finds nothing left to take: it is refused, never made empty.
+        through = DAY + dt.timedelta(days=200)  # still not after today
+        with pytest.raises(InvalidInput, match=f"^nothing to post through {through.isoformat()}$"):
+            batches.create_batch(session, through_date=through)
+        assert session.scalar(select(func.count(JournalBatch.id))) == 1
+
+    def test_asking_again_while_a_batch_is_pending_answers_with_that_batch(self, setup) -> None:  # type: ignore[no-untyped-def]
+        session, _, rates = setup
+        acme = factories.agreement(session, agreement_type=factories.block_time_type(session, rates=rates))
+        agreements.purchase_block(
+            session, agreement_id=acme.id, units=D("5"), unit_price=D("100.00"), effective_date=DAY
+        )
+        first = batches.create_batch(session, through_date=DAY)
+        # The same date, an earlier one, or a later one with nothing new in between.
+        for through in (DAY, DAY - dt.timedelta(days=1), DAY + dt.timedelta(days=30)):
+            assert batches.create_batch(session, through_date=through).id == first.id
+        assert session.scalar(select(func.count(JournalBatch.id))) == 1
+        assert batches.post_batch(session, batch_id=first.id).status is BatchStatus.POSTED
+        assert len(posted(session, first)) == 2
+
+    def test_a_later_batch_posted_first_leaves_the_earlier_one_its_items(self, setup) -> None:  # type: ignore[no-untyped-def]
+        session, _, rates = setup
+        acme = factories.agreement(session, agreement_type=factories.block_time_type(session, rates=rates))
+        for offset, price in ((0, "100.00"), (10, "90.00")):
+            agreements.purchase_block(
+                session,
+                agreement_id=acme.id,
+                units=D("1"),
+                unit_price=D(price),
+                effective_date=DAY + dt.timedelta(days=offset),
+            )
+        october = batches.create_batch(session, through_date=DAY)
+        november = batches.create_batch(session, through_date=DAY + dt.timedelta(days=10))
+        assert november.id != october.id
+
+        batches.post_batch(session, batch_id=november.id)  # its job ran first
+
+        assert [s.status for s in (october, november)] == [BatchStatus.POSTED, BatchStatus.POSTED]
+        assert [c for _, c, _, _ in posted(session, october)] == ["1100", "2400"]
+        assert [(d, cr) for _, _, d, cr in posted(session, october)] == [(D("100.00"), 0), (0, D("100.00"))]
+        assert [(d, cr) for _, _, d, cr in posted(session, november)] == [(D("90.00"), 0), (0, D("90.00"))]
+        # The earlier batch's own job then finds it POSTED and does nothing.
+        assert batches.post_batch(session, batch_id=october.id).status is BatchStatus.POSTED
 
     def test_batch_takes_only_items_dated_through_its_date(self, setup) -> None:  # type: ignore[no-untyped-def]
         session, _, rates = setup

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, func, select
 
-from accounting import access, batches, billing, expiry, jobs, notifications
+from accounting import access, allowances, batches, billing, clock, expiring, expiry, jobs, notifications
 from models import Base, OutboxJob
 from models.db import unit_of_work
 from models.enums import JobStatus, Role
@@ -71,6 +71,12 @@ def _dispatch(actor: str, arguments: dict[str, Any]) -> Callable[[Any], object] 
         return lambda s: billing.run_billing(s, through_date=dt.date.fromisoformat(arguments["through_date"]))
     if actor == jobs.EXPIRE_BLOCKS:
         return lambda s: expiry.expire_blocks(s, as_of=dt.date.fromisoformat(arguments["as_of"]))
+    if actor == jobs.RENEW_ALLOWANCES:
+        day = dt.date.fromisoformat(arguments["as_of"])
+        return lambda s: (
+            allowances.renew_allowances(s, as_of=day),
+            expiring.check_expiring(s, today=clock.today()),
+        )
     if actor == jobs.POST_BATCH:
         return lambda s: batches.post_batch(s, batch_id=arguments["batch_id"])
     if actor == jobs.EVALUATE_BALANCE:

@@ -37,6 +37,11 @@ class Scenario:
     account_id: str
     batch_id: str
     webhook_id: str
+    # Part "admin": a token to revoke, a mapping to delete, a failed job and a failed delivery to retry.
+    spare_token_id: str = ""
+    spare_mapping_id: str = ""
+    failed_job_id: str = ""
+    failed_delivery_id: str = ""
 
 
 def build(engine: Engine) -> Scenario:
@@ -87,4 +92,39 @@ def build(engine: Engine) -> Scenario:
             webhook_id=str(webhook.id),
         )
     run_pending_jobs(engine)  # evaluates balances (LOW_BALANCE for both) and posts the batch
-    return ids
+    return _with_admin_objects(engine, ids)
+
+
+def _with_admin_objects(engine: Engine, ids: Scenario) -> Scenario:
+    """What part "admin" operates on: a spare token and mapping, dead letters to retry."""
+    import dataclasses
+
+    from sqlalchemy import select
+
+    from accounting import access, jobs, mappings, outbox
+    from models import Notification
+    from models.enums import MappingKind, Role
+
+    with unit_of_work(engine) as session:
+        token, _ = access.create_token(session, role=Role.TECHNICIAN, name="old integration")
+        mapping = mappings.set_gl_mapping(
+            session, kind=MappingKind.PRODUCT_CATEGORY, category="Spare", account_id=int(ids.account_id)
+        )
+        dead = jobs.enqueue(session, jobs.POST_BATCH, batch_id=999_999)
+        outbox.record_failure(
+            session, job_id=dead.id, error="NotFound: journal batch 999999 not found", final=True
+        )
+        notification = session.scalars(select(Notification).order_by(Notification.id)).first()
+        assert notification is not None
+        (channel,) = notifications.plan_deliveries(
+            session, notification_id=notification.id, email_enabled=False
+        )
+        send = jobs.enqueue(session, jobs.SEND_DELIVERY, delivery_id=channel.delivery_id)
+        outbox.record_failure(session, job_id=send.id, error="DeliveryRejected: HTTP 410", final=True)
+        return dataclasses.replace(
+            ids,
+            spare_token_id=str(token.id),
+            spare_mapping_id=str(mapping.id),
+            failed_job_id=str(dead.id),
+            failed_delivery_id=str(channel.delivery_id),
+        )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
+from accounting import outbox
 from models import OutboxJob
 from models.db import unit_of_work
 from models.enums import JobStatus
@@ -86,3 +88,16 @@ class TestJobs:
             {"actor": "billing.run", "args": '{"through_date": "2026-01-31"}'}
         ]
         assert data["all"]["totalCount"] == 2
+
+    async def test_a_running_job_names_its_worker_and_start(self, admin: Client, db: Engine) -> None:
+        await admin.data('mutation { runBilling(throughDate: "2026-01-31") }')
+        with unit_of_work(db) as session:
+            (job_id,) = session.scalars(select(OutboxJob.id))
+            assert outbox.start_job(session, job_id=job_id, actor="billing.run", worker="box-7:4242:a1b2c3")
+
+        data = await admin.data("{ jobs(status: RUNNING) { edges { node { status worker startedAt } } } }")
+
+        (node,) = [e["node"] for e in data["jobs"]["edges"]]
+        assert (node["status"], node["worker"]) == ("RUNNING", "box-7:4242:a1b2c3")
+        started = dt.datetime.fromisoformat(node["startedAt"])
+        assert abs((dt.datetime.now(dt.UTC) - started).total_seconds()) < 60

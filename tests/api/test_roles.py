@@ -82,6 +82,12 @@ OPERATIONS = [
         BACK_OFFICE,
         lambda w: {"id": w.batch_id},
     ),
+    Operation(
+        "journalBatch.exportFiles",
+        "query($id: ID!) { journalBatch(id: $id) { exportFiles(format: QBO_CSV) { name } } }",
+        BACK_OFFICE,
+        lambda w: {"id": w.batch_id},
+    ),
     Operation("trialBalance", "{ trialBalance { debit credit } }", BACK_OFFICE),
     Operation(
         "deferredRevenueReconciliation", "{ deferredRevenueReconciliation { difference } }", BACK_OFFICE
@@ -168,9 +174,11 @@ OPERATIONS = [
     Operation("closePeriod", 'mutation { closePeriod(through: "2025-12-31") }', BACK_OFFICE),
     Operation("runBilling", 'mutation { runBilling(throughDate: "2026-01-31") }', BACK_OFFICE),
     Operation("expireBlocks", 'mutation { expireBlocks(asOf: "2026-01-31") }', BACK_OFFICE),
+    Operation("renewAllowances", 'mutation { renewAllowances(asOf: "2026-01-31") }', BACK_OFFICE),
     Operation(
         "postJournalBatch",
-        'mutation { postJournalBatch(throughDate: "2026-01-31") { id status } }',
+        # Through today: the block purchased above (today) is there to post.
+        "mutation { postJournalBatch { id status } }",
         BACK_OFFICE,
     ),
     Operation(
@@ -188,6 +196,68 @@ OPERATIONS = [
         "createApiToken",
         'mutation { createApiToken(input: {role: TECHNICIAN, name: "tech two"}) { token role } }',
         {ADMIN},
+    ),
+    # Part "admin" (SPEC §10).
+    Operation("apiTokens", "{ apiTokens { id name revokedAt } }", {ADMIN}),
+    Operation("webhooks", "{ webhooks { id url } }", {ADMIN}),
+    Operation(
+        "notification.deliveries",
+        "{ notifications { edges { node { deliveries { status target } } } } }",
+        BACK_OFFICE,
+    ),
+    Operation(
+        "agreement.notifyEmails",
+        "query($id: ID!) { agreement(id: $id) { notifyEmails } }",
+        STAFF,
+        lambda w: {"id": w.acme.agreement_id},
+    ),
+    Operation(
+        "updateAgreement",
+        'mutation($id: ID!) { updateAgreement(id: $id, input: {name: "Renamed"}) { name } }',
+        BACK_OFFICE,
+        lambda w: {"id": w.acme.agreement_id},
+    ),
+    Operation(
+        "updateAgreementType",
+        'mutation($id: ID!) { updateAgreementType(id: $id, input: {lowBalanceThreshold: "3.00"}) { id } }',
+        BACK_OFFICE,
+        lambda w: {"id": w.agreement_type_id},
+    ),
+    Operation(
+        "updateCompany",
+        'mutation($id: ID!) { updateCompany(id: $id, input: {name: "Acme Renamed"}) { name } }',
+        BACK_OFFICE,
+        lambda w: {"id": w.acme.company_id},
+    ),
+    Operation(
+        "deleteGlMapping",
+        "mutation($id: ID!) { deleteGlMapping(id: $id) }",
+        BACK_OFFICE,
+        lambda w: {"id": w.spare_mapping_id},
+    ),
+    Operation(
+        "retryJob",
+        "mutation($id: ID!) { retryJob(id: $id) { status } }",
+        {ADMIN},
+        lambda w: {"id": w.failed_job_id},
+    ),
+    Operation(
+        "retryDelivery",
+        "mutation($id: ID!) { retryDelivery(id: $id) { status } }",
+        {ADMIN},
+        lambda w: {"id": w.failed_delivery_id},
+    ),
+    Operation(
+        "deleteWebhook",
+        "mutation($id: ID!) { deleteWebhook(id: $id) }",
+        {ADMIN},
+        lambda w: {"id": w.webhook_id},
+    ),
+    Operation(
+        "revokeApiToken",
+        "mutation($id: ID!) { revokeApiToken(id: $id) { revokedAt } }",
+        {ADMIN},
+        lambda w: {"id": w.spare_token_id},
     ),
 ]
 

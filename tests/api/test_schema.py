@@ -21,7 +21,7 @@ def test_schema_graphql_is_up_to_date() -> None:
 
 
 # The contract's parts this schema implements (../shared/contract.d/NAME.graphql).
-PARTS = ["visibility", "time"]
+PARTS = ["visibility", "time", "admin", "exports", "portal", "allowances"]
 
 
 @pytest.mark.skipif(not CHECKER.exists(), reason="../shared (the contract and its checker) is not present")

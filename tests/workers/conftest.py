@@ -51,15 +51,12 @@ def job_counts(engine: Engine) -> dict[JobStatus, int]:
 
 
 def wait_settled(engine: Engine, *, timeout: float = 20.0) -> dict[JobStatus, int]:
-    """Until no job is PENDING or SENT; returns the count per status."""
+    """Until no job is PENDING, SENT or RUNNING; returns the count per status."""
 
     def settled() -> dict[JobStatus, int] | None:
         counts = job_counts(engine)
-        return (
-            None
-            if counts.get(JobStatus.PENDING) or counts.get(JobStatus.SENT)
-            else counts or {JobStatus.DONE: 0}
-        )
+        unfinished = (JobStatus.PENDING, JobStatus.SENT, JobStatus.RUNNING)
+        return None if any(counts.get(status) for status in unfinished) else counts or {JobStatus.DONE: 0}
 
     return wait_until(settled, timeout=timeout, what="the outbox to settle")
 

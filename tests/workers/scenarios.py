@@ -8,9 +8,10 @@ from decimal import Decimal
 
 from sqlalchemy import Engine
 
-from accounting import agreements, batches, clock, drawdown, jobs, notifications
+from accounting import agreements, allowances, batches, catalog, clock, drawdown, jobs, notifications
 from models import JournalBatch, OutboxJob, TimeEntry
 from models.db import unit_of_work
+from models.enums import Cycle, RolloverPolicy
 from tests import factories
 
 D = Decimal
@@ -82,3 +83,35 @@ def create_batch(engine: Engine, *, through: dt.date | None = None) -> int:
     with unit_of_work(engine) as session:
         batch: JournalBatch = batches.create_batch(session, through_date=through or clock.today())
         return batch.id
+
+
+def allowance_agreement(
+    engine: Engine,
+    *,
+    start: dt.date = dt.date(2026, 9, 30),
+    webhook_url: str | None = None,
+    expiry_warning_days: int | None = None,
+    identifier: str = "ACME",
+) -> Shop:
+    """ACME's monthly allowance of 10 h at 120.00 (rollover NONE) from `start`, created today."""
+    with unit_of_work(engine) as session:
+        factories.chart_of_accounts(session)
+        rates = factories.rates(session)
+        block = factories.block_time_type(session, rates=rates)
+        block.expiry_warning_days = expiry_warning_days
+        company = catalog.create_company(
+            session, identifier=identifier, name=f"{identifier} Inc.", billing_email="billing@acme.example"
+        )
+        deal = allowances.create_agreement_with_allowance(
+            session,
+            company_id=company.id,
+            agreement_type_id=block.id,
+            name=f"{identifier} monthly hours",
+            start_date=start,
+            allowance=allowances.AllowanceTerms(
+                cycle=Cycle.MONTHLY, units=D("10"), unit_price=D("120.00"), rollover=RolloverPolicy.NONE
+            ),
+        )
+        if webhook_url:
+            notifications.register_webhook(session, url=webhook_url, secret=SECRET)
+        return Shop(deal.id, deal.company_id, rates.engineer.id, rates.remote.id, rates.after_hours.id)

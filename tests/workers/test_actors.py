@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from accounting import jobs, notifications, outbox
 from models import (
+    AllowanceCycle,
     Invoice,
     InvoiceLine,
     JournalBatch,
@@ -27,7 +28,7 @@ from models import (
     utcnow,
 )
 from models.db import unit_of_work
-from models.enums import BatchStatus, InvoiceKind, JobStatus, MovementKind
+from models.enums import BatchStatus, DeliveryStatus, InvoiceKind, JobStatus, MovementKind
 from models.settings import Settings
 from tests.workers import scenarios
 from tests.workers.conftest import InProcess, SmtpServer, WebhookServer
@@ -147,7 +148,10 @@ class TestEachActorRunTwice:
                 select(NotificationDelivery).order_by(NotificationDelivery.channel)
             ).all()
             (hook_id,) = session.scalars(select(Webhook.id))
-            assert [(d.channel, d.attempts) for d in deliveries] == [("email", 1), (f"webhook:{hook_id}", 1)]
+            assert [(d.channel, d.attempts) for d in deliveries] == [
+                ("email:billing@acme.example", 1),
+                (f"webhook:{hook_id}", 1),
+            ]
             assert all(d.delivered_at is not None for d in deliveries)
             assert session.get_one(Notification, notification_id).delivered_at is not None
 
@@ -205,6 +209,7 @@ class TestFailures:
             assert (job.last_error or "").endswith("HTTP 503")
             delivery = session.get_one(NotificationDelivery, delivery_id)
             assert (delivery.attempts, delivery.delivered_at) == (3, None)
+            assert delivery.status is DeliveryStatus.FAILED  # its retries are used up (SPEC §10)
             assert delivery.last_error == job.last_error
 
 
@@ -225,3 +230,30 @@ def planned_delivery_without_jobs(session: Session, shop: scenarios.Shop) -> int
     (channel,) = notifications.plan_deliveries(session, notification_id=notification.id, email_enabled=False)
     session.execute(update(OutboxJob).values(status=JobStatus.DONE))
     return channel.delivery_id
+
+
+class TestAllowanceRenewal:
+    def test_a_renewal_job_delivered_three_times_and_sent_twice_renews_each_cycle_once(
+        self, in_process: InProcess
+    ) -> None:
+        engine = in_process.engine
+        shop = scenarios.allowance_agreement(engine, start=dt.date(2026, 8, 31))
+        job_id = scenarios.enqueue(engine, jobs.RENEW_ALLOWANCES, as_of="2026-11-30")
+        in_process.settle()
+
+        in_process.deliver_again(job_id, times=2)
+        scenarios.enqueue(engine, jobs.RENEW_ALLOWANCES, as_of="2026-11-30")
+        in_process.settle()
+
+        with Session(engine) as session:
+            starts = session.scalars(
+                select(AllowanceCycle.start)
+                .where(AllowanceCycle.agreement_id == shop.agreement_id)
+                .order_by(AllowanceCycle.number)
+            ).all()
+            invoices = session.scalars(
+                select(Invoice.date).where(Invoice.kind == InvoiceKind.PREPAID_PURCHASE).order_by(Invoice.id)
+            ).all()
+        expected = [dt.date(2026, 8, 31), dt.date(2026, 9, 30), dt.date(2026, 10, 31), dt.date(2026, 11, 30)]
+        assert list(starts) == expected and list(invoices) == expected
+        assert [j.status for j in jobs_of(engine, jobs.RENEW_ALLOWANCES)] == [JobStatus.DONE, JobStatus.DONE]

@@ -69,9 +69,9 @@ def test_make_run_serves_the_demo_and_delivers_notifications_in_process(
         # Every job the demo left (its evaluations and their deliveries) has run before the
         # webhook exists: a seeded notification delivered later would reach it too.
         def outbox_idle() -> bool:
-            waiting = "{ p: jobs(status: PENDING) { totalCount } s: jobs(status: SENT) { totalCount } }"
-            counts = graphql(client, waiting)
-            return counts["p"]["totalCount"] + counts["s"]["totalCount"] == 0
+            waiting = "{ p: jobs(status: PENDING) { totalCount } s: jobs(status: SENT) { totalCount }"
+            waiting += " r: jobs(status: RUNNING) { totalCount } }"
+            return not any(count["totalCount"] for count in graphql(client, waiting).values())
 
         wait_until(outbox_idle, timeout=30, what="the demo's jobs to finish")
         seeded = graphql(
@@ -145,9 +145,15 @@ def test_make_run_serves_the_demo_and_delivers_notifications_in_process(
                 if n["node"]["kind"] == "LOW_BALANCE" and n["node"]["deliveredAt"]
             ]
 
-        # Acme at seeding, Initech, and Acme again after the purchase re-armed it. The new
-        # one's deliveredAt is committed just after the endpoint answered: wait for it.
+        # Only the new one went anywhere: the seeded ones were raised before the webhook existed,
+        # with no SMTP, so they have no deliveries and no deliveredAt (SPEC §10). The new one's
+        # deliveredAt is committed just after the endpoint answered: wait for it.
         wait_until(
-            lambda: len(delivered_low_balance()) == 3, timeout=30, what="deliveredAt on the new notification"
+            lambda: len(delivered_low_balance()) == 1, timeout=30, what="deliveredAt on the new notification"
         )
+        every = graphql(client, "{ notifications { edges { node { deliveredAt deliveries { status } } } } }")
+        assert sorted(
+            (bool(n["node"]["deliveredAt"]), [d["status"] for d in n["node"]["deliveries"]])
+            for n in every["notifications"]["edges"]
+        ) == [(False, [])] * 4 + [(True, ["SENT"])]
     assert len(webhook.delivered()) == 1

@@ -1,7 +1,7 @@
-"""Faults: the broker down, a worker killed mid-posting, a failing webhook endpoint.
+"""Faults: the broker down, a failing webhook endpoint (more in test_recovery.py).
 
-The first two need Redis and real `blocktime worker` processes (each test starts
-its own); the webhook runs in the embedded mode, with the real retry backoff.
+The first needs Redis and a real `blocktime worker` process; the webhook runs in
+the embedded mode, with the real retry backoff.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from accounting import jobs
-from models import Invoice, JournalBatch, JournalEntry, NotificationDelivery, OutboxJob
+from models import JournalBatch, NotificationDelivery, OutboxJob
 from models.db import get_engine
 from models.enums import BatchStatus, JobStatus
 from models.settings import Settings
@@ -100,48 +100,6 @@ class TestRedisFaults:
                 jobs.SEND_DELIVERY,
             ]
         )
-
-    def test_a_worker_killed_mid_posting_leaves_nothing_half_posted(
-        self, api_relay: Settings, start_worker: StartWorker
-    ) -> None:
-        from workers.actors import HOLD_POSTING_ENV
-        from workers.broker import current_broker
-        from workers.relay import Relay
-
-        engine = get_engine(api_relay)
-        doomed = start_worker(api_relay, **{HOLD_POSTING_ENV: "60"})
-        scenarios.prepaid_agreement(engine, purchases=5)
-        wait_settled(engine)  # the purchases' evaluations: only the posting is cut short
-
-        batch_id = scenarios.create_batch(engine)
-        doomed.wait_for_log(f"Batch {batch_id} built; holding the posting open")
-        doomed.kill()
-
-        with Session(engine) as session:
-            assert session.get_one(JournalBatch, batch_id).status is BatchStatus.PENDING
-            assert session.scalar(select(func.count(JournalEntry.id))) == 0
-            assert session.scalar(select(func.count(Invoice.id)).where(Invoice.batch_id.is_not(None))) == 0
-        assert [(s, a) for actor, s, a in all_jobs(engine) if actor == jobs.POST_BATCH] == [
-            (JobStatus.SENT, 0)
-        ]
-
-        start_worker(api_relay)
-        # What the relay's sweep does once the job has waited RESEND_AFTER_SECONDS.
-        assert Relay(engine, current_broker()).resend_unfinished(older_than=0) == 1
-
-        wait_until(
-            lambda: batch_status(engine, batch_id) is BatchStatus.POSTED, what="the batch to be POSTED"
-        )
-        wait_settled(engine)
-        with Session(engine) as session:
-            assert session.scalar(select(func.count(JournalEntry.id))) == 5
-            assert (
-                session.scalar(select(func.count(JournalEntry.id)).where(JournalEntry.batch_id != batch_id))
-                == 0
-            )
-        assert [(s, a) for actor, s, a in all_jobs(engine) if actor == jobs.POST_BATCH] == [
-            (JobStatus.DONE, 1)
-        ]
 
 
 class TestAFailingWebhook:

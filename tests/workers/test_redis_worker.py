@@ -17,9 +17,11 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from models import JournalBatch, JournalEntry, Notification, NotificationDelivery, Webhook
-from models.db import get_engine
-from models.enums import BatchStatus
+from accounting import changes, clock, jobs, notifications
+from accounting.cycles import cycle_start
+from models import AllowanceCycle, JournalBatch, JournalEntry, Notification, NotificationDelivery, Webhook
+from models.db import get_engine, unit_of_work
+from models.enums import BatchStatus, Cycle, DeliveryStatus
 from models.settings import Settings
 from tests.workers import scenarios
 from tests.workers.conftest import (
@@ -89,14 +91,62 @@ class TestWithARedisWorker:
         assert post.json["unitsRemaining"] == "1.00"
         ((recipients, mail),) = mailbox.messages
         assert recipients == ["billing@acme.example"]
-        assert "low balance" in mail["Subject"]
+        assert "running low" in mail["Subject"]
         assert mail["X-Blocktime-Event"] == "LOW_BALANCE"
         with Session(api) as session:
             (notification,) = session.scalars(select(Notification))
             assert notification.delivered_at is not None
             deliveries = session.scalars(select(NotificationDelivery)).all()
             (hook_id,) = session.scalars(select(Webhook.id))
-            assert sorted(d.channel for d in deliveries if d.delivered_at) == ["email", f"webhook:{hook_id}"]
+            assert sorted(d.channel for d in deliveries if d.delivered_at) == [
+                "email:billing@acme.example",
+                f"webhook:{hook_id}",
+            ]
+
+    def test_a_refusing_webhook_is_failed_until_retried_while_every_address_gets_its_email(
+        self, api: Engine, webhook: WebhookServer, module_smtp: SmtpServer
+    ) -> None:
+        webhook.statuses = [410]
+        shop = scenarios.prepaid_agreement(api, webhook_url=webhook.url)
+        with unit_of_work(api) as session:
+            changes.update_agreement(
+                session, agreement_id=shop.agreement_id, notify_emails=["am@msp.example"]
+            )
+
+        scenarios.log_hours(api, shop, "9")
+
+        def statuses() -> dict[str, DeliveryStatus]:
+            with Session(api) as session:
+                return {d.target: d.status for d in session.scalars(select(NotificationDelivery))}
+
+        wait_until(
+            lambda: (
+                statuses().get(webhook.url) is DeliveryStatus.FAILED
+                and len(module_smtp.mailbox.messages) == 2
+            ),
+            what="the webhook to fail and both e-mails to be sent",
+        )
+        assert sorted(r for r, _ in module_smtp.mailbox.messages) == [
+            ["am@msp.example"],
+            ["billing@acme.example"],
+        ]
+        with Session(api) as session:
+            assert session.scalars(select(Notification.delivered_at)).one() is None
+            failed = session.scalars(
+                select(NotificationDelivery).where(NotificationDelivery.target == webhook.url)
+            ).one()
+            assert failed.last_error == f"DeliveryRejected: POST {webhook.url}: HTTP 410"
+
+        with unit_of_work(api) as session:
+            notifications.retry_delivery(session, delivery_id=failed.id)
+
+        wait_until(
+            lambda: statuses().get(webhook.url) is DeliveryStatus.SENT, what="the retried webhook delivery"
+        )
+        wait_settled(api)
+        assert [r.status for r in webhook.received] == [410, 200]
+        with Session(api) as session:
+            assert session.scalars(select(Notification.delivered_at)).one() is not None
 
     def test_a_batch_posted_through_the_outbox_becomes_posted(self, api: Engine) -> None:
         scenarios.prepaid_agreement(api, purchases=2)
@@ -106,3 +156,39 @@ class TestWithARedisWorker:
         wait_until(lambda: batch_status(api, batch_id) is BatchStatus.POSTED, what="the batch to be POSTED")
         with Session(api) as session:
             assert session.scalar(select(func.count(JournalEntry.id))) == 2
+
+
+class TestAllowancesWithARedisWorker:
+    def test_a_renewal_run_renews_the_due_cycles_and_warns_once_of_expiring_hours(
+        self, api: Engine, webhook: WebhookServer
+    ) -> None:
+        today = clock.today()
+        start = cycle_start(today, Cycle.MONTHLY, -2)
+        shop = scenarios.allowance_agreement(
+            api, start=start, webhook_url=webhook.url, expiry_warning_days=31
+        )
+
+        scenarios.enqueue(api, jobs.RENEW_ALLOWANCES, as_of=today.isoformat())
+        scenarios.enqueue(api, jobs.RENEW_ALLOWANCES, as_of=today.isoformat())
+
+        wait_until(lambda: webhook.received, what="the EXPIRING webhook")
+        wait_settled(api)
+        time.sleep(0.3)  # room for a duplicate to show up, were there one
+        # Only the current cycle's lot is still to expire (rollover NONE: all of its 10 h), and
+        # the agreement, created behind its cycles, was not announced as depleted meanwhile.
+        assert [r.json["kind"] for r in webhook.received] == ["EXPIRING"]
+        (post,) = webhook.received
+        ends = cycle_start(start, Cycle.MONTHLY, 3)
+        assert (post.json["kind"], post.json["units"], post.json["unit"], post.json["expiresOn"]) == (
+            "EXPIRING",
+            "10.00",
+            "HOURS",
+            ends.isoformat(),
+        )
+        with Session(api) as session:
+            starts = session.scalars(
+                select(AllowanceCycle.start)
+                .where(AllowanceCycle.agreement_id == shop.agreement_id)
+                .order_by(AllowanceCycle.number)
+            ).all()
+        assert list(starts) == [cycle_start(start, Cycle.MONTHLY, n) for n in range(3)]

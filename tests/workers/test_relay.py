@@ -3,15 +3,16 @@ consuming it, so the messages it sent can be read back."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import dramatiq
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from accounting import jobs
-from models import OutboxJob
+from accounting import jobs, outbox
+from models import OutboxJob, WorkerHeartbeat, utcnow
 from models.db import after_commit_listeners, unit_of_work
 from models.enums import JobStatus
 from models.settings import Settings
@@ -97,3 +98,60 @@ class TestRelay:
         finally:
             relay.stop()
         assert relay.nudge not in after_commit_listeners
+
+
+class TestDeadWorkers:
+    """A RUNNING job whose worker stopped beating is sent again; a live worker's is not."""
+
+    def running(self, engine: Engine, job_id: int, *, worker: str, started_seconds_ago: float) -> None:
+        with unit_of_work(engine) as session:
+            job = session.get_one(OutboxJob, job_id)
+            job.status, job.sent_at = JobStatus.RUNNING, utcnow() - dt.timedelta(seconds=60)
+            job.worker, job.started_at = worker, utcnow() - dt.timedelta(seconds=started_seconds_ago)
+
+    def beat(self, engine: Engine, worker: str, *, seconds_ago: float) -> None:
+        with unit_of_work(engine) as session:
+            outbox.beat(session, worker=worker)
+            session.execute(
+                update(WorkerHeartbeat)
+                .where(WorkerHeartbeat.name == worker)
+                .values(beat_at=utcnow() - dt.timedelta(seconds=seconds_ago))
+            )
+
+    def test_the_jobs_of_a_silent_worker_are_sent_again_once(
+        self, db: Engine, broker: dramatiq.Broker
+    ) -> None:
+        orphan = scenarios.enqueue(db, jobs.RUN_BILLING, through_date="2026-11-30")
+        alive = scenarios.enqueue(db, jobs.POST_BATCH, batch_id=7)
+        waiting = scenarios.enqueue(db, jobs.EXPIRE_BLOCKS, as_of="2026-11-30")
+        Relay(db, broker).relay_pending()
+        broker.flush_all()  # type: ignore[attr-defined]
+        self.running(db, orphan, worker="host:101:dead", started_seconds_ago=30)
+        self.running(db, alive, worker="host:102:live", started_seconds_ago=30)
+        self.beat(db, "host:101:dead", seconds_ago=15)
+        self.beat(db, "host:102:live", seconds_ago=1)
+
+        # The orphan, and the SENT job the dead worker may have fetched without starting it.
+        assert Relay(db, broker).recover_orphans() == 2
+
+        assert queued(broker) == [
+            (jobs.RUN_BILLING, {"job_id": orphan, "through_date": "2026-11-30"}),
+            (jobs.EXPIRE_BLOCKS, {"as_of": "2026-11-30", "job_id": waiting}),
+        ]
+        with Session(db) as session:
+            job = session.get_one(OutboxJob, orphan)
+            assert (job.status, job.attempts, job.worker) == (JobStatus.SENT, 1, "host:101:dead")
+            assert job.last_error is not None and "worker host:101:dead stopped beating" in job.last_error
+            assert session.get_one(OutboxJob, alive).status is JobStatus.RUNNING
+            assert list(session.scalars(select(WorkerHeartbeat.name))) == ["host:102:live"]
+        broker.flush_all()  # type: ignore[attr-defined]
+        assert Relay(db, broker).recover_orphans() == 0  # the dead worker is handled once
+
+    def test_a_job_just_started_by_an_unknown_worker_gets_its_grace(
+        self, db: Engine, broker: dramatiq.Broker
+    ) -> None:
+        job_id = scenarios.enqueue(db, jobs.RUN_BILLING, through_date="2026-11-30")
+        self.running(db, job_id, worker="host:103:booting", started_seconds_ago=2)
+
+        assert Relay(db, broker).recover_orphans() == 0
+        assert statuses(db) == [(jobs.RUN_BILLING, JobStatus.RUNNING)]

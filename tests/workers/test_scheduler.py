@@ -42,9 +42,11 @@ class TestSchedule:
         assert scheduled(db) == [
             (jobs.RUN_BILLING, {"through_date": "2026-11-22"}),
             (jobs.EXPIRE_BLOCKS, {"as_of": "2026-11-23"}),
+            (jobs.RENEW_ALLOWANCES, {"as_of": "2026-11-23"}),
         ]
         with Session(db) as session:
             assert sorted(session.scalars(select(ScheduledRun.key))) == [
+                "allowances:2026-11-23",
                 "billing:2026-11-23",
                 "expiry:2026-11-23",
             ]
@@ -54,11 +56,16 @@ class TestSchedule:
         on_time = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC)
 
         assert run_due(db, at=AT, now=before) == []
-        assert run_due(db, at=AT, now=on_time) == ["billing:2026-11-23", "expiry:2026-11-23"]
+        assert run_due(db, at=AT, now=on_time) == [
+            "billing:2026-11-23",
+            "expiry:2026-11-23",
+            "allowances:2026-11-23",
+        ]
         assert run_due(db, at=AT, now=on_time + dt.timedelta(hours=5)) == []
         assert run_due(db, at=AT, now=on_time + dt.timedelta(days=1)) == [
             "billing:2026-11-24",
             "expiry:2026-11-24",
+            "allowances:2026-11-24",
         ]
 
     def test_a_schedule_that_is_not_hh_mm_is_refused(self) -> None:
@@ -109,14 +116,16 @@ class TestSchedulerProcess:
                 timeout=30,
                 what="both schedulers to start",
             )
-            wait_until(lambda: len(scheduled(db)) == 2, what="the day's jobs")
+            wait_until(lambda: len(scheduled(db)) == 3, what="the day's jobs")
         finally:
             for process in processes:
                 process.send_signal(signal.SIGTERM)
             codes = [process.wait(15) for process in processes]
 
         assert codes == [0, 0]
-        assert sorted(actor for actor, _ in scheduled(db)) == sorted([jobs.RUN_BILLING, jobs.EXPIRE_BLOCKS])
+        assert sorted(actor for actor, _ in scheduled(db)) == sorted(
+            [jobs.RUN_BILLING, jobs.EXPIRE_BLOCKS, jobs.RENEW_ALLOWANCES]
+        )
         with Session(db) as session:
             assert set(session.scalars(select(OutboxJob.status))) == {JobStatus.PENDING}
 
@@ -131,8 +140,10 @@ class TestBusinessTimeZone:
         assert run_due(db, at=AT, now=dt.datetime(2026, 11, 23, 13, 30, tzinfo=dt.UTC), zone=auckland) == [
             "billing:2026-11-24",
             "expiry:2026-11-24",
+            "allowances:2026-11-24",
         ]
         assert scheduled(db) == [
             (jobs.RUN_BILLING, {"through_date": "2026-11-23"}),
             (jobs.EXPIRE_BLOCKS, {"as_of": "2026-11-24"}),
+            (jobs.RENEW_ALLOWANCES, {"as_of": "2026-11-24"}),
         ]

@@ -1,0 +1,105 @@
+"""EXPIRING: a warning before prepaid units expire, once per lot (SPEC §9)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from accounting import jobs
+from accounting.cycles import allowance_lot_ends, carry_over, renews
+from accounting.money import ZERO
+from models import Agreement, AgreementType, Lot, Notification
+from models.enums import AgreementStatus, NotificationKind
+
+
+def expiring_key(lot_id: int) -> str:
+    return f"{NotificationKind.EXPIRING.value}:{lot_id}"
+
+
+def check_expiring(
+    session: Session, *, today: dt.date, agreement_ids: Collection[int] | None = None
+) -> list[Notification]:
+    """Raise EXPIRING once for each lot with units left that expires within its type's
+    expiryWarningDays of today, on ACTIVE agreements (all, or those named).
+
+    A current allowance lot warns only of the units its rollover will not carry: units
+    that roll over are not about to expire (they warn before their own, final expiry,
+    unless the lot has warned already: once per lot).
+    """
+    horizon = session.scalar(
+        select(AgreementType.expiry_warning_days)
+        .order_by(AgreementType.expiry_warning_days.desc().nulls_last())
+        .limit(1)
+    )
+    if horizon is None:
+        return []
+    stmt = (
+        select(Lot, Agreement, AgreementType.expiry_warning_days)
+        .join(Agreement, Agreement.id == Lot.agreement_id)
+        .join(AgreementType, AgreementType.id == Agreement.agreement_type_id)
+        .where(
+            AgreementType.expiry_warning_days.is_not(None),
+            Agreement.status == AgreementStatus.ACTIVE,
+            Lot.units_remaining > 0,
+            Lot.expires_on.is_not(None),
+            Lot.expires_on > today,
+            Lot.expires_on <= today + dt.timedelta(days=horizon),
+            Lot.effective_date <= today,
+        )
+        .order_by(Lot.agreement_id, Lot.id)
+    )
+    if agreement_ids is not None:
+        if not agreement_ids:
+            return []
+        stmt = stmt.where(Lot.agreement_id.in_(sorted(agreement_ids)))
+    candidates = [
+        (lot, agreement)
+        for lot, agreement, days in session.execute(stmt)
+        if lot.expires_on is not None and lot.expires_on <= today + dt.timedelta(days=days or 0)
+    ]
+    if not candidates:
+        return []
+    warned = set(
+        session.scalars(
+            select(Notification.dedupe_key).where(
+                Notification.dedupe_key.in_([expiring_key(lot.id) for lot, _ in candidates])
+            )
+        )
+    )
+    ending = allowance_lot_ends(session, [lot.id for lot, _ in candidates])
+    raised: list[Notification] = []
+    for lot, agreement in candidates:
+        key = expiring_key(lot.id)
+        if key in warned or lot.expires_on is None:
+            continue
+        units = lot.units_remaining
+        allowance = ending.get(lot.id)
+        if (
+            allowance is not None
+            and lot.expires_on == allowance.next_renewal
+            and renews(agreement, lot.expires_on)
+        ):
+            units -= carry_over(allowance, units)
+        if units <= ZERO:
+            continue
+        notification = Notification(
+            agreement_id=agreement.id,
+            kind=NotificationKind.EXPIRING,
+            units_remaining=lot.units_remaining,
+            dedupe_key=key,
+            lot_id=lot.id,
+            units=units,
+            expires_on=lot.expires_on,
+        )
+        try:
+            with session.begin_nested():
+                session.add(notification)
+        except IntegrityError:
+            continue  # a concurrent check raised it first
+        jobs.enqueue(session, jobs.DELIVER_NOTIFICATION, notification_id=notification.id)
+        raised.append(notification)
+    return raised
