@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from accounting.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
@@ -65,10 +65,17 @@ def create_token(
     return token, secret
 
 
+# Built once; a Core statement on the session's connection: every request runs it, and
+# an ORM entity (identity map, instance state) would be thrown away at once (issue 15).
+_PRINCIPAL_BY_HASH = select(
+    ApiToken.id, ApiToken.name, ApiToken.role, ApiToken.company_id, ApiToken.revoked_at
+).where(ApiToken.token_hash == bindparam("token_hash"))
+
+
 def authenticate(session: Session, secret: str | None) -> Principal:
     if not secret:
         raise Unauthenticated("an Authorization: Bearer <token> header is required")
-    token = session.scalars(select(ApiToken).where(ApiToken.token_hash == hash_token(secret))).first()
+    token = session.connection().execute(_PRINCIPAL_BY_HASH, {"token_hash": hash_token(secret)}).first()
     if token is None or token.revoked_at is not None:
         raise Unauthenticated("the token is not valid")
     return Principal(token_id=token.id, name=token.name, role=token.role, company_id=token.company_id)

@@ -16,7 +16,7 @@ from accounting.errors import Conflict, InsufficientBalance, InvalidInput, NotFo
 from accounting.lots import give_back, lock_agreement, open_lots, take_fifo
 from accounting.money import ZERO, list_value, round_money
 from accounting.validation import FREE_TEXT_LENGTH, check_amount, optional_text
-from models import Agreement, AgreementType, Company, LotMovement, TimeEntry, WorkRole, WorkType
+from models import Agreement, AgreementType, Company, Lot, LotMovement, TimeEntry, WorkRole, WorkType
 from models.enums import AgreementStatus, ApplicationUnits, BillableOption, Coverage, MovementKind
 
 MAX_HOURS = Decimal("10000")
@@ -108,15 +108,21 @@ def log_time(
     internal_notes = optional_text(
         internal_notes, "internalNotes", max_length=FREE_TEXT_LENGTH, free_text=True
     )
-    if session.get(Company, company_id) is None:
+    # The company, the work type's multiplier and the role's rate in one statement.
+    found_company, multiplier, hourly_rate = session.execute(
+        select(
+            select(Company.id).where(Company.id == company_id).scalar_subquery(),
+            select(WorkType.rate_multiplier).where(WorkType.id == work_type_id).scalar_subquery(),
+            select(WorkRole.hourly_rate).where(WorkRole.id == work_role_id).scalar_subquery(),
+        )
+    ).one()
+    if found_company is None:
         raise NotFound("company", company_id)
-    work_type = session.get(WorkType, work_type_id)
-    if work_type is None:
+    if multiplier is None:
         raise NotFound("work type", work_type_id)
-    work_role = session.get(WorkRole, work_role_id)
-    if work_role is None:
+    if hourly_rate is None:
         raise NotFound("work role", work_role_id)
-    value = list_value(hours, work_role.hourly_rate, work_type.rate_multiplier)
+    value = list_value(hours, hourly_rate, multiplier)
 
     agreement: Agreement | None = None
     agreement_type: AgreementType | None = None
@@ -157,9 +163,7 @@ def log_time(
         billed=False,
         reversed=False,
     )
-    session.add(entry)
-    session.flush()
-
+    lots: list[Lot] = []
     if billable_option is BillableOption.DO_NOT_BILL:
         entry.coverage = Coverage.DO_NOT_BILL
     elif billable_option is BillableOption.NO_CHARGE:
@@ -167,11 +171,21 @@ def log_time(
     elif reason is not Coverage.COVERED or agreement is None or agreement_type is None:
         entry.hours_billable, entry.amount_billable = hours, value
     else:
-        _draw(
-            session, entry, agreement, agreement_type, rate=work_role.hourly_rate * work_type.rate_multiplier
-        )
+        lots = _draw(session, entry, agreement, agreement_type, rate=hourly_rate * multiplier)
 
+    # The entry is complete before its one INSERT (... RETURNING id); its draws follow.
+    session.add(entry)
     session.flush()
+    if entry.units_applied > 0:
+        take_fifo(
+            session,
+            lots,
+            entry.units_applied,
+            kind=MovementKind.USAGE,
+            date=entry.date,
+            time_entry_id=entry.id,
+        )
+        session.flush()
     if agreement is not None and entry.coverage in (Coverage.COVERED, Coverage.OVERRUN):
         overrun_entry = entry.id if entry.coverage is Coverage.OVERRUN else None
         jobs.enqueue(session, jobs.EVALUATE_BALANCE, agreement_id=agreement.id, time_entry_id=overrun_entry)
@@ -180,7 +194,9 @@ def log_time(
 
 def _draw(
     session: Session, entry: TimeEntry, agreement: Agreement, agreement_type: AgreementType, *, rate: Decimal
-) -> None:
+) -> list[Lot]:
+    """Settle the entry's coverage against the lots in effect; returns them for take_fifo,
+    which the caller runs once the entry has its id (entry.units_applied units)."""
     by_amount = agreement_type.application_units is ApplicationUnits.AMOUNT
     needed = entry.value if by_amount else entry.hours
     lots = open_lots(session, agreement.id, on=entry.date)
@@ -192,8 +208,6 @@ def _draw(
             f"agreement {agreement.id} has {available}{unit} left; this entry needs {needed}{unit} "
             "and the agreement does not allow overruns"
         )
-    if drawn > 0:
-        take_fifo(session, lots, drawn, kind=MovementKind.USAGE, date=entry.date, time_entry_id=entry.id)
     entry.units_applied = drawn
     if by_amount:
         entry.covered_value = drawn
@@ -209,6 +223,7 @@ def _draw(
         entry.hours_billable = entry.hours - drawn
     if drawn < needed:
         entry.coverage = Coverage.OVERRUN
+    return lots
 
 
 def reverse_time_entry(session: Session, *, time_entry_id: int, today: dt.date | None = None) -> TimeEntry:

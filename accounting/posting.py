@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from accounting.money import ZERO
@@ -143,20 +143,25 @@ def pending_drafts(
 
     usage_invoice_ids = [i.id for i in invoices if i.kind is InvoiceKind.AGREEMENT_USAGE]
     movements: list[LotMovement] = list(expiries)
-    usage_by_invoice: dict[int, list[LotMovement]] = defaultdict(list)
+    # A usage invoice's entry needs only the value released per lot and the list value
+    # covered: summed in SQL, so posting a month holds a row per invoice and lot, not
+    # every movement (bench B3: a million entries).
+    usage_by_invoice: dict[int, dict[int, Decimal]] = defaultdict(dict)
     covered_by_invoice: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    usage_lot_ids: set[int] = set()
     for ids in _chunks(usage_invoice_ids):
-        for movement, invoice_id in session.execute(
-            select(LotMovement, TimeEntry.usage_invoice_id)
+        for invoice_id, lot_id, value in session.execute(
+            select(TimeEntry.usage_invoice_id, LotMovement.lot_id, func.sum(LotMovement.value))
             .join(TimeEntry, TimeEntry.id == LotMovement.time_entry_id)
             .where(TimeEntry.usage_invoice_id.in_(ids), LotMovement.kind == MovementKind.USAGE)
+            .group_by(TimeEntry.usage_invoice_id, LotMovement.lot_id)
         ):
-            usage_by_invoice[invoice_id or 0].append(movement)
-            movements.append(movement)
+            usage_by_invoice[invoice_id or 0][lot_id] = value
+            usage_lot_ids.add(lot_id)
         for invoice_id, covered in session.execute(
-            select(TimeEntry.usage_invoice_id, TimeEntry.covered_value).where(
-                TimeEntry.usage_invoice_id.in_(ids)
-            )
+            select(TimeEntry.usage_invoice_id, func.sum(TimeEntry.covered_value))
+            .where(TimeEntry.usage_invoice_id.in_(ids))
+            .group_by(TimeEntry.usage_invoice_id)
         ):
             covered_by_invoice[invoice_id or 0] += covered
     refunds: dict[int, list[LotMovement]] = defaultdict(list)
@@ -186,7 +191,7 @@ def pending_drafts(
 
     context = load_context(
         session,
-        lot_ids={m.lot_id for m in movements},
+        lot_ids={m.lot_id for m in movements} | usage_lot_ids,
         addition_ids={a.id for a in additions.values()},
         agreement_ids={i.agreement_id for i in invoices if i.agreement_id}
         | {e.agreement_id for e in reversals if e.agreement_id},
@@ -214,7 +219,7 @@ def pending_drafts(
         elif invoice.kind is InvoiceKind.AGREEMENT_USAGE:
             # A usage invoice always belongs to an agreement.
             if invoice.agreement_id is not None and context.reverses_revenue(invoice.agreement_id):
-                released = _by_lot(usage_by_invoice[invoice.id])
+                released = dict(sorted(usage_by_invoice[invoice.id].items()))
                 for lot_id, value in released.items():
                     draft.debit(lot_ref(lot_id), value)
                 draft.credit(SERVICE_REVENUE, sum(released.values(), ZERO))

@@ -3,9 +3,11 @@
 Once spread over 1,000 agreements, once all on one agreement (every request waits
 for the previous one's row lock). The production shape: `blocktime serve` relays
 each entry's balance evaluation to Redis and a `blocktime worker` runs it.
+Then the same two loads against bench/baseline.py's raw-SQL logTime under the same
+uvicorn settings (no relay or worker beside it: its outbox rows stay PENDING).
 Afterwards every agreement's units applied must equal the hours of the entries the
-clients saw succeed, the lots must agree with their movements and the deferred
-revenue must reconcile.
+clients saw succeed (Blocktime's and the baseline's), the lots must agree with their
+movements and the deferred revenue must reconcile.
 """
 
 from __future__ import annotations
@@ -57,53 +59,87 @@ def run(ctx: Run) -> list[Row]:
             for a in agreement_ids
         ]
 
-    with harness.stack(target, "b2", processes=1, threads=4, serve_workers=ctx.serve_workers) as (
-        server,
-        worker,
-    ):
-        for label, agreement_ids in (
-            ("spread over agreements", world.agreement_ids),
-            ("one agreement", world.agreement_ids[:1]),
-        ):
+    runs = (("spread over agreements", world.agreement_ids), ("one agreement", world.agreement_ids[:1]))
+    rates: dict[tuple[str, str], LoadResult] = {}
+
+    def drive(name: str, port: int) -> None:
+        for label, agreement_ids in runs:
             result: LoadResult = harness.load(
-                server.port,
-                requests(server.port, agreement_ids),
+                port,
+                requests(port, agreement_ids),
                 connections=ctx.size(CLIENTS, 4),
                 duration=ctx.duration,
                 warmup=ctx.warmup,
                 processes=ctx.client_processes,
             )
+            rates[name, label] = result
             for index, successes in result.successes.items():
                 agreement_id = agreement_ids[index]
                 expected[agreement_id] = expected.get(agreement_id, Decimal(0)) + HOURS * successes
             ctx.say(
-                f"{label}: {result.requests_per_second:.0f} req/s, p50 {result.latency.p50:.1f} ms, "
+                f"{name}, {label}: {result.requests_per_second:.0f} req/s, p50 {result.latency.p50:.1f} ms, "
                 f"p99 {result.latency.p99:.1f} ms, {result.errors} errors {result.error_samples[:1]}"
             )
-            goal = 150 if label == "one agreement" else 400
-            rows += [
-                Row(
-                    "B2 logTime",
-                    f"requests/s, {label}",
-                    f"{result.requests_per_second:.0f}",
-                    goal=f">= {goal}",
-                    met=result.requests_per_second >= goal,
-                ),
-                Row(
-                    "B2 logTime",
-                    f"p50 / p99, {label}",
-                    f"{result.latency.p50:.1f} / {result.latency.p99:.1f} ms",
-                ),
-                Row(
-                    "B2 logTime",
-                    f"errors, {label}",
-                    str(result.errors),
-                    goal="0",
-                    met=result.errors == 0,
-                    check=True,
-                ),
-            ]
+
+    with harness.stack(target, "b2", processes=1, threads=4, serve_workers=ctx.serve_workers) as (
+        server,
+        worker,
+    ):
+        cpu_before = harness.cpu_seconds(server.pid)
+        drive("Blocktime", server.port)
+        cpu = (harness.cpu_seconds(server.pid) - cpu_before) / max(
+            1, sum(rates["Blocktime", label].completed for label, _ in runs)
+        )
         serve_rss, worker_rss = server.peak_rss_mb(), worker.peak_rss_mb()
+    with harness.baseline(target, ctx.log("b2-baseline"), workers=ctx.serve_workers) as raw:
+        base_cpu_before = harness.cpu_seconds(raw.pid)
+        drive("baseline", raw.port)
+        base_cpu = (harness.cpu_seconds(raw.pid) - base_cpu_before) / max(
+            1, sum(rates["baseline", label].completed for label, _ in runs)
+        )
+        base_rss = raw.peak_rss_mb()
+
+    for label, _ in runs:
+        ours, base = rates["Blocktime", label], rates["baseline", label]
+        ratio = ours.requests_per_second / base.requests_per_second if base.requests_per_second else 0.0
+        rows += [
+            Row(
+                "B2 logTime",
+                f"requests/s, {label}",
+                f"{ours.requests_per_second:.0f}",
+                f"{base.requests_per_second:.0f}",
+            ),
+            Row(
+                "B2 logTime",
+                f"throughput ratio Blocktime / baseline, {label}",
+                f"{ratio:.2f}",
+                goal=">= 0.5",
+                met=ratio >= 0.5,
+            ),
+            Row(
+                "B2 logTime",
+                f"p50 / p99, {label}",
+                f"{ours.latency.p50:.1f} / {ours.latency.p99:.1f} ms",
+                f"{base.latency.p50:.1f} / {base.latency.p99:.1f} ms",
+            ),
+            Row(
+                "B2 logTime",
+                f"errors, {label}",
+                str(ours.errors),
+                str(base.errors),
+                goal="0",
+                met=ours.errors == base.errors == 0,
+                check=True,
+            ),
+        ]
+    rows.append(
+        Row(
+            "B2 logTime",
+            "server CPU per request (both runs)",
+            f"{cpu * 1000:.1f} ms",
+            f"{base_cpu * 1000:.1f} ms",
+        )
+    )
 
     applied = seed.applied_by_agreement(engine)
     wrong = [a for a in world.agreement_ids if applied.get(a, Decimal(0)) != expected.get(a, Decimal(0))]
@@ -128,6 +164,6 @@ def run(ctx: Run) -> list[Row]:
             met=books.ok,
             check=True,
         ),
-        Row("B2 logTime", "peak RSS serve / worker", f"{serve_rss} / {worker_rss}"),
+        Row("B2 logTime", "peak RSS serve / worker", f"{serve_rss} / {worker_rss}", str(base_rss)),
     ]
     return rows

@@ -1,4 +1,5 @@
-"""B1's baseline: the least a server can do to answer a portal's balance check.
+"""B1's and B2's baselines: the least a server can do to answer a portal's balance
+check, and to record a technician's time entry.
 
 A bare Starlette endpoint under the same uvicorn, with the same engine settings
 (`models.db.make_engine`: pool, pre-ping, statement timeout) and the same thread
@@ -9,11 +10,21 @@ the same four SQL statements Blocktime runs for
 two transactions (token, then operation), and answers the same JSON. What it
 leaves out is what the comparison measures: strawberry, graphql-core, the ORM.
 
+A body whose variables hold an `input` is B2's `logTime`, done in raw SQL in one
+transaction (`log_time` below): the token, the company, work type and work role
+read together, the agreement locked (FOR UPDATE) with its type and exclusions, the
+lots in effect on the entry's date FIFO (effective_date <= date < expires_on), the
+entry inserted once with RETURNING, its lot movements, the lots updated, the outbox
+row for the balance evaluation and the audit row written, the balance read back,
+commit. No retry, no idempotency key, no GraphQL: the stack's own limit for the
+same writes.
+
     uvicorn bench.baseline:create_app --factory
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from decimal import ROUND_HALF_UP, Decimal
@@ -110,6 +121,185 @@ def balance_check(engine: Engine, token: str | None, agreement_id: int) -> JSONR
     return JSONResponse({"data": {"agreement": {"balance": balance}}})
 
 
+# --- B2: logTime in raw SQL ------------------------------------------------------------
+
+PRINCIPAL_BY_HASH_SQL = "SELECT name, role, revoked_at FROM api_token WHERE token_hash = %(h)s"
+CATALOG_SQL = (
+    "SELECT (SELECT 1 FROM company WHERE id = %(company)s) AS company, "
+    "(SELECT rate_multiplier FROM work_type WHERE id = %(type)s) AS multiplier, "
+    "(SELECT hourly_rate FROM work_role WHERE id = %(role)s) AS rate"
+)
+LOCK_SQL = (
+    "SELECT a.company_id, a.status, a.start_date, a.end_date, a.allow_overruns, "
+    "t.application_units, t.allow_overruns AS type_overruns, "
+    "EXISTS (SELECT 1 FROM agreement_type_excluded_work_type x "
+    "WHERE x.agreement_type_id = t.id AND x.work_type_id = %(type)s) AS excluded_type, "
+    "EXISTS (SELECT 1 FROM agreement_type_excluded_work_role x "
+    "WHERE x.agreement_type_id = t.id AND x.work_role_id = %(role)s) AS excluded_role "
+    "FROM agreement a JOIN agreement_type t ON t.id = a.agreement_type_id "
+    "WHERE a.id = %(agreement)s FOR UPDATE OF a"
+)
+OPEN_LOTS_SQL = (
+    "SELECT id, units_remaining, unit_price FROM lot WHERE agreement_id = %(agreement)s "
+    "AND units_remaining > 0 AND effective_date <= %(date)s "
+    "AND (expires_on IS NULL OR expires_on > %(date)s) "
+    "ORDER BY effective_date, id"
+)
+INSERT_ENTRY_SQL = (
+    "INSERT INTO time_entry (company_id, agreement_id, work_type_id, work_role_id, date, hours, "
+    "billable_option, notes, internal_notes, coverage, value, covered_value, units_applied, hours_billable, "
+    "amount_billable, billed, reversed, created_at) VALUES (%(company)s, %(agreement)s, %(type)s, %(role)s, "
+    "%(date)s, %(hours)s, 'BILLABLE', NULL, NULL, %(coverage)s, %(value)s, %(covered)s, %(applied)s, "
+    "%(hours_billable)s, %(amount_billable)s, false, false, now()) RETURNING id"
+)
+INSERT_MOVEMENT_SQL = (
+    "INSERT INTO lot_movement (lot_id, kind, units, value, date, time_entry_id, created_at) "
+    "VALUES (%(lot)s, 'USAGE', %(units)s, %(value)s, %(date)s, %(entry)s, now())"
+)
+UPDATE_LOT_SQL = (
+    "UPDATE lot SET units_remaining = %(remaining)s, units_applied = units_applied + %(units)s "
+    "WHERE id = %(lot)s"
+)
+OUTBOX_SQL = (
+    "INSERT INTO outbox_job (actor, args, status, attempts, created_at) "
+    "VALUES ('notifications.evaluate', %(args)s, 'PENDING', 0, now())"
+)
+AUDIT_SQL = (
+    "INSERT INTO audit_entry (actor_name, actor_role, action, object_type, object_id, details, created_at) "
+    "VALUES (%(name)s, %(role)s, 'logTime', 'TimeEntry', %(entry)s, %(details)s, now())"
+)
+REMAINING_SQL = (
+    "SELECT coalesce(sum(units_remaining), 0) FROM lot WHERE agreement_id = %(agreement)s "
+    "AND effective_date <= current_date AND (expires_on IS NULL OR expires_on > current_date)"
+)
+STAFF = {"ADMIN", "ACCOUNTANT", "TECHNICIAN"}
+
+
+def _cents(value: Decimal) -> int:
+    return int((value * 100).to_integral_value())
+
+
+def _round(value: Decimal) -> Decimal:
+    return value.quantize(CENT, ROUND_HALF_UP)
+
+
+def log_time(engine: Engine, token: str | None, data: dict[str, Any]) -> JSONResponse:
+    """B2's baseline: what `logTime` writes for an entry on an agreement, in raw SQL."""
+    if not token:
+        return _error("an Authorization: Bearer <token> header is required", "UNAUTHENTICATED", 401)
+    try:
+        company_id, agreement_id = int(data["companyId"]), int(data["agreementId"])
+        work_type_id, work_role_id = int(data["workTypeId"]), int(data["workRoleId"])
+        date = dt.date.fromisoformat(data["date"])
+        hours = Decimal(data["hours"])
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        return _error("the input is not valid", "BAD_USER_INPUT")
+    keys = {"company": company_id, "agreement": agreement_id, "type": work_type_id, "role": work_role_id}
+    with engine.begin() as conn:
+        principal = conn.exec_driver_sql(
+            PRINCIPAL_BY_HASH_SQL, {"h": hashlib.sha256(token.encode()).hexdigest()}
+        ).first()
+        if principal is None or principal.revoked_at is not None:
+            return _error("the token is not valid", "UNAUTHENTICATED", 401)
+        if principal.role not in STAFF:
+            return _error("not allowed", "FORBIDDEN")
+        found = conn.exec_driver_sql(CATALOG_SQL, keys).one()
+        if found.company is None or found.multiplier is None or found.rate is None:
+            return _error("not found", "NOT_FOUND")
+        rate = Decimal(found.rate) / 100 * Decimal(found.multiplier) / 100
+        value = _round(hours * rate)
+        agreement = conn.exec_driver_sql(LOCK_SQL, keys).first()
+        if agreement is None or agreement.company_id != company_id:
+            return _error(f"agreement {agreement_id} not found", "NOT_FOUND")
+        covered = (
+            agreement.status == "ACTIVE"
+            and agreement.start_date <= date
+            and (agreement.end_date is None or date <= agreement.end_date)
+            and not agreement.excluded_type
+            and not agreement.excluded_role
+        )
+        if not covered:
+            return _error("the baseline covers covered time only", "BAD_USER_INPUT")
+        by_amount = agreement.application_units == "AMOUNT"
+        needed = value if by_amount else hours
+        lots = conn.exec_driver_sql(OPEN_LOTS_SQL, {"agreement": agreement_id, "date": date}).all()
+        draws: list[tuple[int, Decimal, Decimal, Decimal]] = []  # lot, units, value, remaining after
+        left = needed
+        for lot in lots:
+            if left <= 0:
+                break
+            before, price = Decimal(lot.units_remaining) / 100, Decimal(lot.unit_price) / 100
+            take = min(before, left)
+            after = before - take
+            draws.append((lot.id, take, _round(before * price) - _round(after * price), after))
+            left -= take
+        drawn = needed - left
+        overruns = agreement.allow_overruns
+        if left > 0 and not (agreement.type_overruns if overruns is None else overruns):
+            return _error(f"agreement {agreement_id} has too little left", "INSUFFICIENT_BALANCE")
+        if by_amount:
+            covered_value, amount_billable = drawn, value - drawn
+            hours_billable = _round(hours * amount_billable / value) if value > 0 else hours - drawn
+        else:
+            covered_value = _round(drawn * rate) if drawn < hours else value
+            amount_billable, hours_billable = value - covered_value, hours - drawn
+        entry_id = conn.exec_driver_sql(
+            INSERT_ENTRY_SQL,
+            {
+                **keys,
+                "date": date,
+                "hours": _cents(hours),
+                "coverage": "OVERRUN" if left > 0 else "COVERED",
+                "value": _cents(value),
+                "covered": _cents(covered_value),
+                "applied": _cents(drawn),
+                "hours_billable": _cents(hours_billable),
+                "amount_billable": _cents(amount_billable),
+            },
+        ).scalar_one()
+        if draws:
+            conn.exec_driver_sql(
+                INSERT_MOVEMENT_SQL,
+                [
+                    {
+                        "lot": lot,
+                        "units": _cents(units),
+                        "value": _cents(val),
+                        "date": date,
+                        "entry": entry_id,
+                    }
+                    for lot, units, val, _after in draws
+                ],
+            )
+            conn.exec_driver_sql(
+                UPDATE_LOT_SQL,
+                [
+                    {"lot": lot, "units": _cents(units), "remaining": _cents(after)}
+                    for lot, units, _val, after in draws
+                ],
+            )
+        args = {"agreement_id": agreement_id, "time_entry_id": entry_id if left > 0 else None}
+        conn.exec_driver_sql(OUTBOX_SQL, {"args": json.dumps(args, sort_keys=True)})
+        conn.exec_driver_sql(
+            AUDIT_SQL,
+            {
+                "name": principal.name,
+                "role": principal.role,
+                "entry": str(entry_id),
+                "details": json.dumps(data, sort_keys=True),
+            },
+        )
+        remaining = (
+            Decimal(conn.exec_driver_sql(REMAINING_SQL, {"agreement": agreement_id}).scalar_one()) / 100
+        )
+    result = {
+        "id": str(entry_id),
+        "unitsApplied": str(drawn.quantize(CENT)),
+        "agreement": {"balance": {"unitsRemaining": str(remaining.quantize(CENT))}},
+    }
+    return JSONResponse({"data": {"logTime": result}})
+
+
 def create_app() -> Starlette:
     settings = get_settings()
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
@@ -119,12 +309,15 @@ def create_app() -> Starlette:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.strip().partition(" ")
         body: dict[str, Any] = json.loads(await request.body())
+        bearer = token.strip() if scheme.lower() == "bearer" else None
+        data = (body.get("variables") or {}).get("input")
+        if isinstance(data, dict):
+            write = partial(log_time, engine, bearer, data)
+            return await anyio.to_thread.run_sync(write, limiter=limiter)
         raw_id = str((body.get("variables") or {}).get("id", ""))
         if not raw_id.isdigit():
             return _error(f"agreement {raw_id[:40]!r} not found", "NOT_FOUND")
-        check = partial(
-            balance_check, engine, token.strip() if scheme.lower() == "bearer" else None, int(raw_id)
-        )
+        check = partial(balance_check, engine, bearer, int(raw_id))
         return await anyio.to_thread.run_sync(check, limiter=limiter)
 
     async def healthz(_request: Request) -> Response:

@@ -482,9 +482,10 @@ async def _connection(
     measure_from: float,
     stop_at: float,
     result: LoadResult,
+    opened: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None,
 ) -> None:
     rng = random.Random(seed)
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    reader, writer = opened or await asyncio.open_connection("127.0.0.1", port)
     try:
         while True:
             index = rng.randrange(len(requests))
@@ -510,16 +511,84 @@ async def _connection(
             await writer.wait_closed()
 
 
+PROBE = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+
+def connection_owner(server_port: int, client_port: int, pids: Sequence[int]) -> int | None:
+    """The pid among `pids` holding the server end of the TCP connection 127.0.0.1:client_port ->
+    127.0.0.1:server_port (from /proc/net/tcp's socket inode and the processes' open files)."""
+    local, remote = f"0100007F:{server_port:04X}", f"0100007F:{client_port:04X}"
+    inode = None
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[1] == local and fields[2] == remote:
+                inode = fields[9]
+                break
+    if inode is None:
+        return None
+    target = f"socket:[{inode}]"
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    if os.readlink(fd) == target:
+                        return pid
+    return None
+
+
+async def _spread_connections(
+    port: int, count: int, server_pids: Sequence[int], workers: int
+) -> list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+    """`count` connections, as evenly spread over the `workers` server processes as the
+    accepts allow: each new connection is probed (GET /healthz), its owner looked up in
+    /proc, and it is closed and made again while its process already has its share."""
+    share = -(-count // workers)
+    held: Counter[int] = Counter()
+    connections = []
+    for _ in range(count):
+        for attempt in range(100):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(PROBE)
+            await _read_response(reader)
+            owner = connection_owner(port, writer.get_extra_info("sockname")[1], server_pids)
+            if owner is None or held[owner] < share or attempt == 99:
+                break
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            await asyncio.sleep(0.01)
+        held[owner or 0] += 1
+        connections.append((reader, writer))
+    return connections
+
+
 def _load_process(
-    port: int, requests: Sequence[bytes], connections: int, warmup: float, duration: float, seed: int
+    port: int,
+    requests: Sequence[bytes],
+    connections: int,
+    warmup: float,
+    duration: float,
+    seed: int,
+    spread: tuple[list[int], int] | None = None,
 ) -> LoadResult:
     async def main() -> LoadResult:
         result = LoadResult(duration=duration)
+        opened = await _spread_connections(port, connections, *spread) if spread else None
         start = time.perf_counter()
         measure_from, stop_at = start + warmup, start + warmup + duration
         await asyncio.gather(
             *(
-                _connection(port, requests, seed * 1000 + n, start, measure_from, stop_at, result)
+                _connection(
+                    port,
+                    requests,
+                    seed * 1000 + n,
+                    start,
+                    measure_from,
+                    stop_at,
+                    result,
+                    opened[n] if opened else None,
+                )
                 for n in range(connections)
             )
         )
@@ -537,9 +606,15 @@ def load(
     warmup: float = 2.0,
     processes: int = 1,
     seed: int = 1,
+    server: tuple[int, int] | None = None,
 ) -> LoadResult:
     """`connections` clients, each sending a random one of `requests` and waiting for the
     answer, for warmup + duration seconds, spread over `processes` client processes.
+
+    With `server=(pid, workers)` (a `serve --workers N`), the connections are spread
+    evenly over the server's worker processes (`_spread_connections`) before the clock
+    starts: one listening socket shared by N processes otherwise hands a burst of
+    connects to whichever process wakes first.
 
     A response counts as a success when it is HTTP 200 without "errors" in its body.
     Latencies and the request rate cover the measured window only; `successes` counts
@@ -547,15 +622,108 @@ def load(
     """
     shares = [connections // processes + (1 if n < connections % processes else 0) for n in range(processes)]
     total = LoadResult(duration=duration)
+    spread = (process_tree(server[0]), server[1]) if server and server[1] > 1 else None
     with ProcessPoolExecutor(max_workers=processes, mp_context=get_context("fork")) as pool:
         futures = [
-            pool.submit(_load_process, port, list(requests), share, warmup, duration, seed + n)
+            pool.submit(_load_process, port, list(requests), share, warmup, duration, seed + n, spread)
             for n, share in enumerate(shares)
             if share
         ]
         for future in futures:
             total.merge(future.result())
     return total
+
+
+# --- open-loop load ------------------------------------------------------------------
+
+
+async def _open_loop_main(
+    port: int,
+    requests: Sequence[bytes],
+    rate: float,
+    warmup: float,
+    duration: float,
+    seed: int,
+    max_connections: int,
+) -> LoadResult:
+    """Request k is due at start + k / rate whatever happened to the earlier ones; its
+    latency runs from when it was due (so time spent waiting for a free connection, when
+    the server falls behind, counts: no coordinated omission)."""
+    rng = random.Random(seed)
+    result = LoadResult(duration=duration)
+    idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+    opened: list[asyncio.StreamWriter] = []
+    slots = asyncio.Semaphore(max_connections)
+    start = time.perf_counter()
+    measure_from, stop_at = start + warmup, start + warmup + duration
+
+    async def one(index: int, due: float) -> None:
+        async with slots:
+            if idle.empty():
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                opened.append(writer)
+            else:
+                reader, writer = idle.get_nowait()
+            writer.write(requests[index])
+            status, body = await _read_response(reader)
+            ended = time.perf_counter()
+            idle.put_nowait((reader, writer))
+        ok = status == 200 and b'"errors"' not in body
+        if ok:
+            result.successes[index] += 1
+        elif len(result.error_samples) < 5:
+            result.error_samples.append(f"HTTP {status}: {body[:300]!r}")
+        if due >= measure_from:
+            if ok:
+                result.latencies_ms.append((ended - due) * 1000)
+            else:
+                result.errors += 1
+
+    tasks: list[asyncio.Task[None]] = []
+    k = 0
+    while True:
+        due = start + k / rate
+        if due >= stop_at:
+            break
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(rng.randrange(len(requests)), due)))
+        k += 1
+    await asyncio.gather(*tasks)
+    for writer in opened:
+        writer.close()
+    return result
+
+
+def _open_loop_process(
+    port: int,
+    requests: Sequence[bytes],
+    rate: float,
+    warmup: float,
+    duration: float,
+    seed: int,
+    max_connections: int,
+) -> LoadResult:
+    return asyncio.run(_open_loop_main(port, requests, rate, warmup, duration, seed, max_connections))
+
+
+def open_loop(
+    port: int,
+    requests: Sequence[bytes],
+    *,
+    rate: float,
+    duration: float,
+    warmup: float = 2.0,
+    max_connections: int = 64,
+    seed: int = 1,
+) -> LoadResult:
+    """A fixed arrival rate (requests/s), whatever the answers' speed: the latency a client
+    sees at that load, not the queue a closed loop builds. One client process."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("fork")) as pool:
+        return pool.submit(
+            _open_loop_process, port, list(requests), rate, warmup, duration, seed, max_connections
+        ).result()
 
 
 @contextlib.contextmanager
@@ -595,6 +763,7 @@ class Run:
     smoke: bool = False
     client_processes: int = 1
     serve_workers: int = 1
+    b3_entries: list[int] = field(default_factory=lambda: [100_000, 1_000_000])
     notes: list[str] = field(default_factory=list)
 
     def log(self, name: str) -> Path:

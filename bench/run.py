@@ -104,6 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=None, help="seconds of load in B1/B2 (default 20)")
     parser.add_argument("--client-processes", type=int, default=1, help="load generator processes")
     parser.add_argument("--serve-workers", type=int, default=1, help="uvicorn workers of blocktime serve")
+    parser.add_argument(
+        "--b3-entries",
+        default="100000,1000000",
+        help="B3's sizes, time entries (100 per agreement), comma-separated; e.g. 100000 for a quick run",
+    )
     parser.add_argument("--output", type=Path, default=harness.ROOT / "bench" / "results" / "latest.md")
     parser.add_argument(
         "--database-url", default=os.environ.get("DATABASE_URL") or harness.DEFAULT_DATABASE_URL
@@ -123,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         smoke=args.smoke,
         client_processes=args.client_processes,
         serve_workers=args.serve_workers,
+        b3_entries=[int(n.replace("_", "")) for n in args.b3_entries.split(",") if n.strip()],
     )
     shown = make_url(target.database_url).render_as_string(hide_password=True)
     command = shlex.join(

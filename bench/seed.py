@@ -120,54 +120,56 @@ def bulk_time_entries(
             lot.agreement_id: lot
             for lot in session.scalars(select(Lot).where(Lot.agreement_id.in_(world.agreement_ids)))
         }
-        plan: list[tuple[dict[str, object], dict[str, object]]] = []
-        for agreement_id in world.agreement_ids:
-            lot = lots[agreement_id]
-            remaining = lot.units_remaining
-            for _ in range(per_agreement):
-                after = remaining - hours
-                if after < 0:
-                    raise ValueError(f"agreement {agreement_id}'s block is too small for the seeded time")
-                entry = {
-                    "company_id": world.company_of[agreement_id],
-                    "agreement_id": agreement_id,
-                    "work_type_id": world.remote_id,
-                    "work_role_id": world.role_id,
-                    "date": date,
-                    "hours": hours,
-                    "billable_option": BillableOption.BILLABLE,
-                    "notes": None,
-                    "coverage": Coverage.COVERED,
-                    "value": value,
-                    "covered_value": value,
-                    "units_applied": hours,
-                    "hours_billable": ZERO,
-                    "amount_billable": ZERO,
-                    "billed": False,
-                    "reversed": False,
-                }
-                movement = {
-                    "lot_id": lot.id,
-                    "kind": MovementKind.USAGE,
-                    "units": hours,
-                    "value": release(remaining, after, lot.unit_price),
-                    "date": date,
-                }
-                plan.append((entry, movement))
-                remaining = after
-            lot.units_remaining = remaining
-            lot.units_applied += hours * per_agreement
-        for start in range(0, len(plan), chunk):
-            part = plan[start : start + chunk]
+        written = 0
+        group = max(1, chunk // per_agreement)  # agreements per INSERT: memory stays bounded at 1M
+        for first in range(0, len(world.agreement_ids), group):
+            plan: list[tuple[dict[str, object], dict[str, object]]] = []
+            for agreement_id in world.agreement_ids[first : first + group]:
+                lot = lots[agreement_id]
+                remaining = lot.units_remaining
+                for _ in range(per_agreement):
+                    after = remaining - hours
+                    if after < 0:
+                        raise ValueError(f"agreement {agreement_id}'s block is too small for the seeded time")
+                    entry = {
+                        "company_id": world.company_of[agreement_id],
+                        "agreement_id": agreement_id,
+                        "work_type_id": world.remote_id,
+                        "work_role_id": world.role_id,
+                        "date": date,
+                        "hours": hours,
+                        "billable_option": BillableOption.BILLABLE,
+                        "notes": None,
+                        "coverage": Coverage.COVERED,
+                        "value": value,
+                        "covered_value": value,
+                        "units_applied": hours,
+                        "hours_billable": ZERO,
+                        "amount_billable": ZERO,
+                        "billed": False,
+                        "reversed": False,
+                    }
+                    movement = {
+                        "lot_id": lot.id,
+                        "kind": MovementKind.USAGE,
+                        "units": hours,
+                        "value": release(remaining, after, lot.unit_price),
+                        "date": date,
+                    }
+                    plan.append((entry, movement))
+                    remaining = after
+                lot.units_remaining = remaining
+                lot.units_applied += hours * per_agreement
             ids = session.scalars(
-                insert(TimeEntry).returning(TimeEntry.id, sort_by_parameter_order=True), [e for e, _ in part]
+                insert(TimeEntry).returning(TimeEntry.id, sort_by_parameter_order=True), [e for e, _ in plan]
             ).all()
             session.execute(
                 insert(LotMovement),
-                [{**m, "time_entry_id": entry_id} for (_, m), entry_id in zip(part, ids, strict=True)],
+                [{**m, "time_entry_id": entry_id} for (_, m), entry_id in zip(plan, ids, strict=True)],
             )
+            written += len(plan)
         session.flush()
-    return len(plan)
+    return written
 
 
 @dataclass(frozen=True)
