@@ -12,10 +12,6 @@ when it names no frame-ancestors of its own.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import re
-
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -25,8 +21,6 @@ SAME_ORIGIN_CSP = (
 )
 EVERY_RESPONSE = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 NO_FRAMING = "frame-ancestors 'none'"
-
-_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 
 
 class SecurityHeaders:
@@ -53,16 +47,3 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-
-def policy_for_page(html: str, *, script_origins: str = "", style_origins: str = "") -> str:
-    """A CSP for one page: same origin, plus its inline scripts by hash and the origins named."""
-    hashes = " ".join(
-        f"'sha256-{base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()}'"
-        for body in _INLINE_SCRIPT.findall(html)
-    )
-    return (
-        f"default-src 'self'; script-src 'self' {script_origins} {hashes}; "
-        f"style-src 'self' 'unsafe-inline' {style_origins}; img-src 'self' data:; font-src 'self' data:; "
-        f"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; {NO_FRAMING}"
-    ).replace("  ", " ")
