@@ -270,16 +270,24 @@ def give_up_delivery(session: Session, *, delivery_id: int, error: str) -> None:
 
 
 def mark_delivered(session: Session, *, delivery_id: int) -> None:
-    """SENT; the notification is delivered when every one of its deliveries is."""
+    """SENT; the notification is delivered when every one of its deliveries is.
+
+    Deliveries sent side by side each see the other unsent unless they take turns, so the
+    notification row is locked first. FOR NO KEY UPDATE, not FOR UPDATE: updating a
+    delivery row makes PostgreSQL's foreign-key check take FOR KEY SHARE on the
+    notification, which FOR UPDATE would wait for while the other side waits for ours
+    (a deadlock, and the e-mail already sent would go again on the retry).
+    """
     delivery = session.get_one(NotificationDelivery, delivery_id)
+    session.scalars(
+        select(Notification.id)
+        .where(Notification.id == delivery.notification_id)
+        .with_for_update(key_share=True)
+    ).first()
     delivery.status = DeliveryStatus.SENT
     delivery.delivered_at = utcnow()
     delivery.last_error = None
     session.flush()
-    # Deliveries sent side by side each see the other unsent unless they take turns here.
-    session.scalars(
-        select(Notification.id).where(Notification.id == delivery.notification_id).with_for_update()
-    ).first()
     unsent = session.scalar(
         select(NotificationDelivery.id).where(
             NotificationDelivery.notification_id == delivery.notification_id,
