@@ -1,4 +1,4 @@
-"""API tokens and who may do what (SPEC §6)."""
+"""API tokens, who may do what, and which rows a customer sees (SPEC §6)."""
 
 from __future__ import annotations
 
