@@ -89,7 +89,7 @@ lint: install
 	@status=0; \
 	$(BIN)/ruff check . || status=1; \
 	$(BIN)/ruff format --check . || status=1; \
-	$(BIN)/mypy accounting models || status=1; \
+	$(BIN)/mypy accounting models api || status=1; \
 	exit $$status
 
 # Against the local PostgreSQL and Redis: a scratch database and Redis database 6 (never

@@ -1,18 +1,22 @@
-"""API tokens and who may do what (SPEC §6)."""
+"""API tokens, who may do what, and which rows a customer sees (SPEC §6)."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import ColumnElement, bindparam, select
 from sqlalchemy.orm import Session
 
 from accounting.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from accounting.validation import require_text
-from models import ApiToken, Company
-from models.enums import Role
+from models import Agreement, ApiToken, Company, Invoice, Model, Notification, TimeEntry
+from models.enums import BillableOption, Role
+
+M = TypeVar("M", bound=Model)
 
 TOKEN_PREFIX = "bt_"  # noqa: S105 - a visible prefix, not a secret
 
@@ -84,7 +88,7 @@ def authenticate(session: Session, secret: str | None) -> Principal:
 # --- the permission table (SPEC §6, part "visibility"; CONVENTIONS.md says how to extend it) ---
 #
 # Every check of who may do or see what reads the tables below and nothing else:
-# accounting.queries (root lists, lookups and the batch loaders), api.transaction
+# api.read (root lists and lookups), api.loaders (the batch loaders), api.transaction
 # (every mutation), the document check in api.visibility (every field of every
 # document, however deeply nested, before execution) and the resolvers of fields
 # hidden as null. A role missing from a set is refused.
@@ -95,7 +99,7 @@ BACK_OFFICE = frozenset({Role.ADMIN, Role.ACCOUNTANT})
 ADMINS = frozenset({Role.ADMIN})
 CUSTOMER_READS = BACK_OFFICE | {Role.CUSTOMER}  # back office, and a customer its own
 
-# What the rules in accounting/ read, by name (accounting.queries.may_read).
+# What the read side reads, by name (may_read below).
 COMPANIES = "companies"
 CATALOG = "work types, work roles and agreement types"
 AGREEMENTS = "agreements"
@@ -240,6 +244,55 @@ FIELDS: dict[str, FieldRule] = {
 def require(principal: Principal, roles: frozenset[Role], action: str) -> None:
     if principal.role not in roles:
         raise Forbidden(f"{principal.role.value} tokens may not {action}")
+
+
+def may_read(principal: Principal, what: str) -> None:
+    """FORBIDDEN unless the principal's role reads `what` (READERS)."""
+    require(principal, READERS[what], f"read {what}")
+
+
+# --- a CUSTOMER's company scope (SPEC §6): the one place that says which rows it sees ---
+
+Conditions = tuple[ColumnElement[bool], ...]
+
+# The rows of each model a CUSTOMER reads that are its own, given its company's id. Staff
+# see every row. A model missing here is never scoped: reading it as a customer is an error.
+CUSTOMER_ROWS: dict[type[Model], Callable[[int], Conditions]] = {
+    Company: lambda own: (Company.id == own,),
+    Agreement: lambda own: (Agreement.company_id == own,),
+    # its own company's entries but no DO_NOT_BILL one, in no list, count or lookup
+    TimeEntry: lambda own: (
+        TimeEntry.company_id == own,
+        TimeEntry.billable_option != BillableOption.DO_NOT_BILL,
+    ),
+    Invoice: lambda own: (Invoice.company_id == own,),
+    Notification: lambda own: (
+        Notification.agreement_id.in_(select(Agreement.id).where(Agreement.company_id == own)),
+    ),
+}
+
+
+def own_company(principal: Principal) -> int | None:
+    """The company a CUSTOMER is bound to; None for staff (no restriction)."""
+    if principal.role is Role.CUSTOMER:
+        if principal.company_id is None:
+            raise AssertionError("a CUSTOMER principal without a company")
+        return principal.company_id
+    return None
+
+
+def visible(principal: Principal, model: type[Model]) -> Conditions:
+    """The WHERE conditions that keep `model`'s rows to those the principal may see."""
+    own = own_company(principal)
+    return () if own is None else CUSTOMER_ROWS[model](own)
+
+
+def visible_row(session: Session, principal: Principal, model: type[M], row_id: int, *, kind: str) -> M:
+    """The row, if the principal may see it: a hidden one is NOT_FOUND, exactly like a missing one."""
+    row = session.scalars(select(model).where(model.id == row_id, *visible(principal, model))).first()
+    if row is None:
+        raise NotFound(kind, row_id)
+    return row
 
 
 def may_use(principal: Principal, operation: str) -> None:

@@ -477,18 +477,6 @@ def _chunks(items: list[str], size: int = 900) -> Iterable[list[str]]:
         yield items[first : first + size]
 
 
-def allowances_of_agreements(session: Session, agreement_ids: Iterable[int]) -> dict[int, list[Allowance]]:
-    """Each agreement's allowance (a list of at most one), for the API's batch loader."""
-    grouped: dict[int, list[Allowance]] = {}
-    ids = sorted(set(agreement_ids))
-    for start in range(0, len(ids), 900):
-        for row in session.scalars(
-            select(Allowance).where(Allowance.agreement_id.in_(ids[start : start + 900]))
-        ):
-            grouped.setdefault(row.agreement_id, []).append(row)
-    return grouped
-
-
 def request_renewal(
     session: Session, *, as_of: dt.date | None = None, today: dt.date | None = None
 ) -> OutboxJob:

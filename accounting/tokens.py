@@ -1,4 +1,4 @@
-"""Revoking API tokens (SPEC §10); creating them is accounting.access', listing accounting.queries'."""
+"""Revoking API tokens (SPEC §10); creating them is accounting.access', listing api.read.admin's."""
 
 from __future__ import annotations
 

@@ -291,13 +291,13 @@ def token_list() -> None:
     """List the API tokens (never their secrets): id, role, name, company, created, revoked."""
     from sqlalchemy import select
 
-    from accounting import queries
     from accounting.access import SYSTEM
+    from api.read import admin
     from models import Company
     from models.db import unit_of_work
 
     with unit_of_work(writer=False) as session:
-        rows = queries.api_tokens(session, SYSTEM)
+        rows = admin.api_tokens(session, SYSTEM)
         companies = {c.id: c.identifier for c in session.scalars(select(Company))}
         lines = [
             "\t".join(

@@ -1,4 +1,9 @@
-"""The contract's enums, exposed from models.enums under the same names."""
+"""The contract's enums: models.enums' own classes, registered with strawberry under the same names.
+
+strawberry.enum(cls) marks the class itself and returns it, so `api.enums.Role` is
+`models.enums.Role`: resolvers return the rules' values as they are, and the names
+below are real classes to annotate with (a variable assigned from a call is not).
+"""
 
 from __future__ import annotations
 
@@ -6,42 +11,77 @@ import enum
 
 import strawberry
 
-from models import enums
+from models.enums import (
+    AccountType,
+    AgreementStatus,
+    ApplicationUnits,
+    BatchStatus,
+    BillableOption,
+    Coverage,
+    Cycle,
+    DeliveryChannel,
+    DeliveryStatus,
+    InvoiceKind,
+    JobStatus,
+    LotSource,
+    MappingKind,
+    NotificationKind,
+    Role,
+    RolloverPolicy,
+    StatementLineKind,
+)
 
-Role = strawberry.enum(enums.Role)
-ApplicationUnits = strawberry.enum(enums.ApplicationUnits)
-AgreementStatus = strawberry.enum(enums.AgreementStatus)
-AccountType = strawberry.enum(enums.AccountType)
-BillableOption = strawberry.enum(enums.BillableOption)
-InvoiceKind = strawberry.enum(
-    enums.InvoiceKind,
+__all__ = [
+    "AccountType",
+    "AgreementStatus",
+    "ApplicationUnits",
+    "BatchStatus",
+    "BillableOption",
+    "Coverage",
+    "Cycle",
+    "DeliveryChannel",
+    "DeliveryStatus",
+    "ExportFormat",
+    "InvoiceKind",
+    "JobStatus",
+    "LotSource",
+    "MappingKind",
+    "NotificationKind",
+    "Role",
+    "RolloverPolicy",
+    "StatementLineKind",
+]
+
+strawberry.enum(Role)
+strawberry.enum(ApplicationUnits)
+strawberry.enum(AgreementStatus)
+strawberry.enum(AccountType)
+strawberry.enum(BillableOption)
+strawberry.enum(
+    InvoiceKind,
     description=(
         "PREPAID_PURCHASE bills a block; AGREEMENT_USAGE is the $0.00 invoice of covered time;\n"
         "STANDARD bills time the agreement does not cover (overrun, excluded work, no agreement);\n"
         "CREDIT_MEMO refunds unused prepaid value."
     ),
 )
-MappingKind = strawberry.enum(
-    enums.MappingKind, description="Which GL mapping a posting line resolves through."
-)
-BatchStatus = strawberry.enum(enums.BatchStatus)
-NotificationKind = strawberry.enum(enums.NotificationKind)
-Coverage = strawberry.enum(
-    enums.Coverage, description="Why a time entry was, or was not, drawn from an agreement (SPEC §2)."
-)
-DeliveryChannel = strawberry.enum(enums.DeliveryChannel)
-DeliveryStatus = strawberry.enum(enums.DeliveryStatus)
-Cycle = strawberry.enum(enums.Cycle, description="How often a recurring allowance renews.")
-RolloverPolicy = strawberry.enum(
-    enums.RolloverPolicy,
+strawberry.enum(MappingKind, description="Which GL mapping a posting line resolves through.")
+strawberry.enum(BatchStatus)
+strawberry.enum(NotificationKind)
+strawberry.enum(Coverage, description="Why a time entry was, or was not, drawn from an agreement (SPEC §2).")
+strawberry.enum(DeliveryChannel)
+strawberry.enum(DeliveryStatus)
+strawberry.enum(Cycle, description="How often a recurring allowance renews.")
+strawberry.enum(
+    RolloverPolicy,
     description=(
         "What happens to a cycle's unused allowance when the next cycle starts: NONE expires all\n"
         "of it; ALL carries all of it over; CAPPED carries at most rolloverCap units and expires the rest."
     ),
 )
-LotSource = strawberry.enum(enums.LotSource, description="Where a lot's units came from.")
-StatementLineKind = strawberry.enum(
-    enums.StatementLineKind,
+strawberry.enum(LotSource, description="Where a lot's units came from.")
+strawberry.enum(
+    StatementLineKind,
     description=(
         "One movement of an agreement's balance, as the customer's statement lists it.\n"
         "PURCHASE: a block bought; ALLOWANCE: a recurring cycle's units; ADJUSTMENT: complimentary (+)\n"
@@ -51,8 +91,8 @@ StatementLineKind = strawberry.enum(
         "on cancellation."
     ),
 )
-JobStatus = strawberry.enum(
-    enums.JobStatus,
+strawberry.enum(
+    JobStatus,
     description=(
         "An outbox job: PENDING until relayed, SENT to the broker, RUNNING on a worker, then DONE or FAILED."
     ),

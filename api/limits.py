@@ -14,7 +14,7 @@ budget ran out.
 Extensions are given as factories: strawberry builds one per operation, so no
 state is shared between concurrent requests. Tokens are capped while parsing,
 the body size by Starlette (413) and a connection's `first` by
-accounting.queries.MAX_PAGE.
+api.pagination.MAX_PAGE.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import MaxTokensLimiter, SchemaExtension
 from strawberry.schema.schema import validate_document
 
-from accounting.queries import MAX_PAGE
+from api.pagination import MAX_PAGE
 from api.visibility import refusals
 
 # Enough for agreements/edges/node/timeEntries/invoice/lines and a bit; introspection is exempt.

@@ -7,195 +7,383 @@ Instead, whenever rows become GraphQL objects (a root list, or a loader's result
 The first field that asks for one relation loads it for all announced keys in
 one query; every later sibling finds its value in the cache. A page of any size
 therefore costs one statement per relation and level.
+
+Every relation of the graph is one line of `Loaders`: what it loads, by which
+foreign key, who may read it (`reads`, accounting.access.READERS) and whether a
+CUSTOMER gets only its own company's rows (`scoped`, accounting.access.visible).
+Which registered rows announce which keys follows from that line.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Mapping
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
+from typing import Any, Generic, Self, TypeVar, overload
 
-from sqlalchemy.orm import Session
+from sqlalchemy import Column
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from accounting import agreements, allowances, queries
-from accounting.access import Principal
+from accounting import agreements
+from accounting.access import AGREEMENTS, INVOICES, LEDGER, NOTIFICATIONS, TIME, Principal, may_read, visible
+from api.read import batches
+from api.read import ledger as read_ledger
 from models import (
     Addition,
+    Adjustment,
     Agreement,
     AgreementType,
+    Allowance,
     ApiToken,
     Company,
     GLAccount,
     GLMapping,
     Invoice,
+    InvoiceLine,
     JournalBatch,
     JournalEntry,
     JournalLine,
+    Lot,
+    Model,
     Notification,
     NotificationDelivery,
     TimeEntry,
     WorkRole,
     WorkType,
+    agreement_type_excluded_work_role,
+    agreement_type_excluded_work_type,
 )
 
-K = TypeVar("K", bound=Hashable)
+M = TypeVar("M", bound=Model)
 V = TypeVar("V")
+L = TypeVar("L", bound="Loader[Any]")
+
+Register = Callable[[Iterable[Any]], None]
 
 
-class Loader(Generic[K, V]):
+# --- loaders: one per relation and operation ----------------------------------------------
+
+
+class Loader(Generic[V]):
     """Loads every pending key at the first request for any of them, then caches."""
 
-    def __init__(
-        self,
-        fetch: Callable[[list[K]], Mapping[K, V]],
-        *,
-        missing: Callable[[], V],
-        on_loaded: Callable[[Iterable[Any]], None],
-        flatten: bool = False,
-    ) -> None:
+    def __init__(self, fetch: Callable[[list[int]], Mapping[int, V]], *, register: Register | None) -> None:
         self._fetch = fetch
-        self._missing = missing
-        self._on_loaded = on_loaded
-        self._flatten = flatten
-        self._cache: dict[K, V] = {}
-        self._pending: set[K] = set()
+        self._register = register
+        self._cache: dict[int, V | None] = {}
+        self._pending: set[int] = set()
 
-    def want(self, keys: Iterable[K | None]) -> None:
+    def want(self, keys: Iterable[int | None]) -> None:
         self._pending.update(k for k in keys if k is not None and k not in self._cache)
 
-    def prime(self, values: Iterable[tuple[K, V]]) -> None:
+    def prime(self, values: Iterable[tuple[int, V]]) -> None:
         """Cache rows already at hand (a root list's), so asking for them again costs nothing."""
         for key, value in values:
             self._cache.setdefault(key, value)
             self._pending.discard(key)
 
-    def load(self, key: K) -> V:
+    def get(self, key: int) -> V | None:
+        """The value of `key` (None if there is none), loaded together with every pending key."""
         if key not in self._cache:
             self._pending.add(key)
-            keys = sorted(self._pending)  # type: ignore[type-var]
+            keys = sorted(self._pending)
             self._pending.clear()
             found = self._fetch(keys)
             for k in keys:
-                self._cache[k] = found[k] if k in found else self._missing()
-            rows = (
-                [row for value in found.values() for row in value] if self._flatten else list(found.values())
-            )
-            self._on_loaded(rows)
+                self._cache[k] = found.get(k)
+            if self._register is not None:
+                self._register(self._rows(found.values()))
         return self._cache[key]
 
-    def one(self, key: K) -> V:
-        """A row a non-null foreign key (ON DELETE RESTRICT) points at: it exists."""
-        value = self.load(key)
-        if value is None:
-            raise LookupError(f"row {key} referenced by a foreign key is missing")
-        return value
+    def _rows(self, values: Iterable[V]) -> Iterable[Any]:
+        return values
 
     def clear(self) -> None:
         self._cache.clear()
         self._pending.clear()
 
 
+class RowLoader(Loader[M]):
+    """The row a key (a foreign key's value) names."""
+
+    def load(self, key: int) -> M | None:
+        return self.get(key)
+
+    def one(self, key: int) -> M:
+        """A row a non-null foreign key (ON DELETE RESTRICT) points at: it exists."""
+        row = self.get(key)
+        if row is None:
+            raise LookupError(f"row {key} referenced by a foreign key is missing")
+        return row
+
+    def known(self) -> list[M]:
+        """Every row loaded or primed so far."""
+        return [row for row in self._cache.values() if row is not None]
+
+
+class ListLoader(Loader[list[M]]):
+    """The rows that point at a key (a parent's id), in the relation's order."""
+
+    def load(self, key: int) -> list[M]:
+        return self.get(key) or []
+
+    def _rows(self, values: Iterable[list[M]]) -> Iterable[M]:
+        return itertools.chain.from_iterable(values)
+
+
+class ValueLoader(Loader[V]):
+    """A value computed for every key (a balance): there is one for each."""
+
+    def load(self, key: int) -> V:
+        value = self.get(key)
+        if value is None:
+            raise LookupError(f"no value computed for {key}")
+        return value
+
+
+# --- relations: how each loader fetches, and which registered rows announce its keys -----
+
+
+def _model_of(column: InstrumentedAttribute[Any]) -> type[Model]:
+    """The model a mapped column belongs to."""
+    owner = column.class_
+    if not (isinstance(owner, type) and issubclass(owner, Model)):
+        raise TypeError(f"{column} is not a column of a model")
+    return owner
+
+
+class Relation(Generic[L]):
+    """One line of `Loaders`; builds its loader for each operation."""
+
+    name = ""
+
+    def __set_name__(self, owner: type[object], name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, loaders: None, owner: type[object]) -> Self: ...
+    @overload
+    def __get__(self, loaders: Loaders, owner: type[object]) -> L: ...
+    def __get__(self, loaders: Loaders | None, owner: type[object]) -> Self | L:
+        if loaders is None:
+            return self
+        raise AttributeError(f"{self.name}: Loaders.__init__ builds every loader")  # pragma: no cover
+
+    def build(self, loaders: Loaders) -> L:
+        raise NotImplementedError
+
+    def announced_by(self) -> set[type[Model]]:
+        """The models whose registered rows announce keys of this relation."""
+        raise NotImplementedError
+
+    def announce(self, loader: Loader[Any], model: type[Model], rows: list[Any]) -> None:
+        raise NotImplementedError
+
+
+class ToOne(Relation[RowLoader[M]]):
+    """The row of `model` that foreign keys (`pointers`) name; registered rows of `model` are primed."""
+
+    def __init__(
+        self,
+        model: type[M],
+        *pointers: InstrumentedAttribute[int] | InstrumentedAttribute[int | None],
+        reads: str | None = None,
+        scoped: bool = False,
+    ) -> None:
+        self.model, self.reads, self.scoped = model, reads, scoped
+        self.keys_of: dict[type[Model], list[str]] = defaultdict(list)
+        for pointer in pointers:
+            self.keys_of[_model_of(pointer)].append(pointer.key)
+
+    def build(self, loaders: Loaders) -> RowLoader[M]:
+        def fetch(ids: list[int]) -> dict[int, M]:
+            principal = loaders.principal()
+            if self.reads is not None:
+                may_read(principal, self.reads)
+            where = visible(principal, self.model) if self.scoped else ()
+            return batches.by_ids(loaders.session(), self.model, ids, *where)
+
+        return RowLoader(fetch, register=loaders.register)
+
+    def announced_by(self) -> set[type[Model]]:
+        return {self.model, *self.keys_of}
+
+    def announce(self, loader: Loader[Any], model: type[Model], rows: list[Any]) -> None:
+        if model is self.model:
+            loader.prime((row.id, row) for row in rows)
+        for key in self.keys_of.get(model, ()):
+            loader.want(getattr(row, key) for row in rows)
+
+
+class Children(Relation[ListLoader[M]]):
+    """The rows of `model` that belong to a registered `parent`, by the parent's id."""
+
+    def __init__(self, model: type[M], *, parent: type[Model]) -> None:
+        self.model, self.parent = model, parent
+
+    def fetch(self, session: Session, principal: Principal, ids: list[int]) -> Mapping[int, list[M]]:
+        raise NotImplementedError
+
+    def build(self, loaders: Loaders) -> ListLoader[M]:
+        return ListLoader(
+            lambda ids: self.fetch(loaders.session(), loaders.principal(), ids), register=loaders.register
+        )
+
+    def announced_by(self) -> set[type[Model]]:
+        return {self.parent}
+
+    def announce(self, loader: Loader[Any], model: type[Model], rows: list[Any]) -> None:
+        loader.want(row.id for row in rows)
+
+
+class ToMany(Children[M]):
+    """The rows of `model` whose foreign key `by` is a registered `parent`'s id."""
+
+    def __init__(
+        self,
+        model: type[M],
+        by: InstrumentedAttribute[int] | InstrumentedAttribute[int | None],
+        *,
+        parent: type[Model],
+        reads: str | None = None,
+        scoped: bool = False,
+        order_by: tuple[InstrumentedAttribute[Any], ...] = (),
+    ) -> None:
+        super().__init__(model, parent=parent)
+        self.by, self.reads, self.scoped, self.order_by = by, reads, scoped, order_by
+
+    def fetch(self, session: Session, principal: Principal, ids: list[int]) -> Mapping[int, list[M]]:
+        if self.reads is not None:
+            may_read(principal, self.reads)
+        where = visible(principal, self.model) if self.scoped else ()
+        return batches.grouped(session, self.model, self.by, ids, *where, order_by=self.order_by)
+
+
+class Through(Children[M]):
+    """The rows of `model` an association table links to a registered `parent` (column `by` -> `to`)."""
+
+    def __init__(self, model: type[M], by: Column[int], to: Column[int], *, parent: type[Model]) -> None:
+        super().__init__(model, parent=parent)
+        self.by, self.to = by, to
+
+    def fetch(self, session: Session, principal: Principal, ids: list[int]) -> Mapping[int, list[M]]:
+        return batches.through(session, self.model, self.by, self.to, ids)
+
+
+class PerRow(Relation[ValueLoader[V]]):
+    """A value computed for each registered `parent` (`compute` receives the loaders and the ids)."""
+
+    def __init__(self, parent: type[Model], compute: Callable[[Loaders, list[int]], Mapping[int, V]]) -> None:
+        self.parent, self.compute = parent, compute
+
+    def build(self, loaders: Loaders) -> ValueLoader[V]:
+        return ValueLoader(lambda ids: self.compute(loaders, ids), register=None)
+
+    def announced_by(self) -> set[type[Model]]:
+        return {self.parent}
+
+    def announce(self, loader: Loader[Any], model: type[Model], rows: list[Any]) -> None:
+        loader.want(row.id for row in rows)
+
+
+def _balances(
+    loaders: Loaders, ids: list[int], as_of: dt.date | None = None
+) -> dict[int, agreements.Balance]:
+    """Balances of the agreements at hand; any other is read (not registered: it has no GraphQL object)."""
+    known = {row.id: row for row in loaders.agreement.known()}
+    rows = [known[i] for i in ids if i in known]
+    rows += batches.by_ids(loaders.session(), Agreement, [i for i in ids if i not in known]).values()
+    return agreements.balances(loaders.session(), rows, as_of=as_of)
+
+
+def _account_balances(loaders: Loaders, ids: list[int]) -> dict[int, Decimal]:
+    return read_ledger.account_balances(loaders.session(), loaders.principal(), ids)
+
+
+# --- the graph ----------------------------------------------------------------------------
+
+_EXCLUDED_TYPES = agreement_type_excluded_work_type.c
+_EXCLUDED_ROLES = agreement_type_excluded_work_role.c
+
+
 class Loaders:
-    """Every relation of the graph, loaded in batches within one operation."""
+    """Every relation of the graph, loaded in batches within one operation: one line each."""
+
+    # The row a foreign key names, announced by those foreign keys.
+    company = ToOne(
+        Company, Agreement.company_id, TimeEntry.company_id, Invoice.company_id, ApiToken.company_id
+    )
+    agreement = ToOne(
+        Agreement,
+        Addition.agreement_id,
+        TimeEntry.agreement_id,
+        Invoice.agreement_id,
+        Notification.agreement_id,
+    )
+    agreement_type = ToOne(AgreementType, Agreement.agreement_type_id, GLMapping.agreement_type_id)
+    work_type = ToOne(WorkType, TimeEntry.work_type_id)
+    work_role = ToOne(WorkRole, TimeEntry.work_role_id)
+    gl_account = ToOne(GLAccount, JournalLine.account_id, GLMapping.account_id)
+    invoice = ToOne(
+        Invoice,
+        Addition.invoice_id,
+        TimeEntry.usage_invoice_id,
+        TimeEntry.standard_invoice_id,
+        reads=INVOICES,
+        scoped=True,
+    )
+    journal_batch = ToOne(JournalBatch, Invoice.batch_id, reads=LEDGER)
+
+    # The rows whose foreign key is a parent's id.
+    agreements_of_company = ToMany(
+        Agreement, Agreement.company_id, parent=Company, reads=AGREEMENTS, scoped=True
+    )
+    time_entries_of_agreement = ToMany(
+        TimeEntry, TimeEntry.agreement_id, parent=Agreement, reads=TIME, scoped=True
+    )
+    invoices_of_agreement = ToMany(
+        Invoice, Invoice.agreement_id, parent=Agreement, reads=INVOICES, scoped=True
+    )
+    additions_of_agreement = ToMany(Addition, Addition.agreement_id, parent=Agreement)
+    adjustments_of_agreement = ToMany(Adjustment, Adjustment.agreement_id, parent=Agreement)
+    lots_of_agreement = ToMany(Lot, Lot.agreement_id, parent=Agreement, order_by=(Lot.effective_date, Lot.id))
+    allowance_of_agreement = ToMany(Allowance, Allowance.agreement_id, parent=Agreement)
+    lines_of_invoice = ToMany(
+        InvoiceLine, InvoiceLine.invoice_id, parent=Invoice, order_by=(InvoiceLine.position,)
+    )
+    entries_of_batch = ToMany(
+        JournalEntry,
+        JournalEntry.batch_id,
+        parent=JournalBatch,
+        order_by=(JournalEntry.date, JournalEntry.id),
+    )
+    lines_of_entry = ToMany(JournalLine, JournalLine.entry_id, parent=JournalEntry)
+    # staff only besides: Notification.deliveries in accounting.access.FIELDS
+    deliveries_of_notification = ToMany(
+        NotificationDelivery, NotificationDelivery.notification_id, parent=Notification, reads=NOTIFICATIONS
+    )
+    excluded_work_types = Through(
+        WorkType, _EXCLUDED_TYPES.agreement_type_id, _EXCLUDED_TYPES.work_type_id, parent=AgreementType
+    )
+    excluded_work_roles = Through(
+        WorkRole, _EXCLUDED_ROLES.agreement_type_id, _EXCLUDED_ROLES.work_role_id, parent=AgreementType
+    )
+
+    # A value computed for each parent.
+    balance = PerRow(Agreement, _balances)
+    account_balance = PerRow(GLAccount, _account_balances)
 
     def __init__(self, *, session: Callable[[], Session], principal: Callable[[], Principal]) -> None:
-        self._session = session
-        self._principal = principal
-        self._agreements: dict[int, Agreement] = {}
-
-        def by_id(model: type[Any]) -> Loader[int, Any]:
-            return Loader(
-                lambda ids: queries.by_ids(session(), model, ids),
-                missing=lambda: None,
-                on_loaded=self.register,
-            )
-
-        def many(fetch: Callable[[Session, list[int]], Mapping[int, list[Any]]]) -> Loader[int, list[Any]]:
-            return Loader(
-                lambda ids: fetch(session(), ids), missing=list, on_loaded=self.register, flatten=True
-            )
-
-        def scoped(
-            fetch: Callable[[Session, Principal, list[int]], Mapping[int, Any]], *, flatten: bool
-        ) -> Loader:
-            return Loader(
-                lambda ids: fetch(session(), principal(), ids),
-                missing=list if flatten else lambda: None,
-                on_loaded=self.register,
-                flatten=flatten,
-            )
-
-        self.company: Loader[int, Company | None] = by_id(Company)
-        self.agreement: Loader[int, Agreement | None] = by_id(Agreement)
-        self.agreement_type: Loader[int, AgreementType | None] = by_id(AgreementType)
-        self.work_type: Loader[int, WorkType | None] = by_id(WorkType)
-        self.work_role: Loader[int, WorkRole | None] = by_id(WorkRole)
-        self.gl_account: Loader[int, GLAccount | None] = by_id(GLAccount)
-        self.invoice: Loader[int, Invoice | None] = scoped(queries.invoices_by_ids, flatten=False)
-        self.journal_batch: Loader[int, JournalBatch | None] = scoped(
-            queries.journal_batches_by_ids, flatten=False
-        )
-
-        self.agreements_of_company: Loader[int, list[Agreement]] = scoped(
-            queries.agreements_of_companies, flatten=True
-        )
-        self.time_entries_of_agreement: Loader[int, list[TimeEntry]] = scoped(
-            queries.time_entries_of_agreements, flatten=True
-        )
-        self.invoices_of_agreement: Loader[int, list[Invoice]] = scoped(
-            queries.invoices_of_agreements, flatten=True
-        )
-        self.deliveries_of_notification: Loader[int, list[NotificationDelivery]] = scoped(
-            queries.deliveries_of_notifications, flatten=True
-        )
-        self.additions_of_agreement = many(queries.additions_of_agreements)
-        self.adjustments_of_agreement = many(queries.adjustments_of_agreements)
-        self.lots_of_agreement = many(queries.lots_of_agreements)
-        self.allowance_of_agreement = many(allowances.allowances_of_agreements)
-        self.lines_of_invoice = many(queries.lines_of_invoices)
-        self.entries_of_batch = many(queries.entries_of_batches)
-        self.lines_of_entry = many(queries.lines_of_entries)
-        self.excluded_work_types = many(queries.excluded_work_types)
-        self.excluded_work_roles = many(queries.excluded_work_roles)
-
-        self.balance: Loader[int, agreements.Balance] = Loader(
-            self._balances,
-            missing=lambda: None,
-            on_loaded=lambda _rows: None,  # type: ignore[arg-type,return-value]
-        )
-        self.account_balance: Loader[int, Any] = Loader(
-            lambda ids: queries.account_balances(session(), principal(), ids),
-            missing=lambda: None,
-            on_loaded=lambda _rows: None,
-        )
-        self._all = [value for value in vars(self).values() if isinstance(value, Loader)]
-        self._balances_on: dict[dt.date, Loader[int, agreements.Balance]] = {}
-        self._by_id: dict[type, Loader[int, Any]] = {
-            Company: self.company,
-            Agreement: self.agreement,
-            AgreementType: self.agreement_type,
-            WorkType: self.work_type,
-            WorkRole: self.work_role,
-            GLAccount: self.gl_account,
-            Invoice: self.invoice,
-            JournalBatch: self.journal_batch,
-        }
-        self._registrars: dict[type, Callable[[list[Any]], None]] = {
-            Company: self._companies,
-            Agreement: self._agreements_registered,
-            AgreementType: self._agreement_types,
-            Addition: self._additions,
-            TimeEntry: self._time_entries,
-            Invoice: self._invoices,
-            JournalBatch: lambda rows: self.entries_of_batch.want(r.id for r in rows),
-            JournalEntry: lambda rows: self.lines_of_entry.want(r.id for r in rows),
-            JournalLine: lambda rows: self.gl_account.want(r.account_id for r in rows),
-            GLAccount: lambda rows: self.account_balance.want(r.id for r in rows),
-            GLMapping: self._mappings,
-            Notification: self._notifications,
-            ApiToken: lambda rows: self.company.want(r.company_id for r in rows),
-        }
+        self.session = session
+        self.principal = principal
+        self._loaders: dict[str, Loader[Any]] = {}
+        for relation in _RELATIONS:
+            loader = relation.build(self)
+            self._loaders[relation.name] = loader
+            setattr(self, relation.name, loader)  # shadows the class's Relation for this operation
+        self._balances_on: dict[dt.date, ValueLoader[agreements.Balance]] = {}
 
     def register(self, rows: Iterable[Any]) -> None:
         """Announce the relations of rows about to become GraphQL objects."""
@@ -204,86 +392,27 @@ class Loaders:
             if row is not None:
                 by_type[type(row)].append(row)
         for model, group in by_type.items():
-            if model in self._by_id:
-                self._by_id[model].prime((row.id, row) for row in group)
-            registrar = self._registrars.get(model)
-            if registrar is not None:
-                registrar(group)
+            for relation in _ANNOUNCED_BY.get(model, ()):
+                relation.announce(self._loaders[relation.name], model, group)
 
     def clear(self) -> None:
         """Forget everything loaded: a mutation is about to change it."""
-        for loader in self._all:
+        for loader in self._loaders.values():
             loader.clear()
-        self._agreements.clear()
         self._balances_on.clear()
 
-    # --- what each kind of row may need ----------------------------------------------
-
-    def _companies(self, rows: list[Company]) -> None:
-        self.agreements_of_company.want(r.id for r in rows)
-
-    def _agreements_registered(self, rows: list[Agreement]) -> None:
-        self._agreements.update((r.id, r) for r in rows)
-        ids = [r.id for r in rows]
-        self.company.want(r.company_id for r in rows)
-        self.agreement_type.want(r.agreement_type_id for r in rows)
-        for loader in (
-            self.balance,
-            self.time_entries_of_agreement,
-            self.invoices_of_agreement,
-            self.additions_of_agreement,
-            self.adjustments_of_agreement,
-            self.lots_of_agreement,
-            self.allowance_of_agreement,
-        ):
-            loader.want(ids)
-
-    def _agreement_types(self, rows: list[AgreementType]) -> None:
-        self.excluded_work_types.want(r.id for r in rows)
-        self.excluded_work_roles.want(r.id for r in rows)
-
-    def _additions(self, rows: list[Addition]) -> None:
-        self.agreement.want(r.agreement_id for r in rows)
-        self.invoice.want(r.invoice_id for r in rows)
-
-    def _time_entries(self, rows: list[TimeEntry]) -> None:
-        self.company.want(r.company_id for r in rows)
-        self.agreement.want(r.agreement_id for r in rows)
-        self.work_type.want(r.work_type_id for r in rows)
-        self.work_role.want(r.work_role_id for r in rows)
-        self.invoice.want(r.usage_invoice_id for r in rows)
-        self.invoice.want(r.standard_invoice_id for r in rows)
-
-    def _invoices(self, rows: list[Invoice]) -> None:
-        self.company.want(r.company_id for r in rows)
-        self.agreement.want(r.agreement_id for r in rows)
-        self.journal_batch.want(r.batch_id for r in rows)
-        self.lines_of_invoice.want(r.id for r in rows)
-
-    def _notifications(self, rows: list[Notification]) -> None:
-        self.agreement.want(r.agreement_id for r in rows)
-        self.deliveries_of_notification.want(r.id for r in rows)
-
-    def _mappings(self, rows: list[GLMapping]) -> None:
-        self.agreement_type.want(r.agreement_type_id for r in rows)
-        self.gl_account.want(r.account_id for r in rows)
-
-    def _balances(self, ids: list[int], as_of: dt.date | None = None) -> dict[int, agreements.Balance]:
-        known = [self._agreements[i] for i in ids if i in self._agreements]
-        unknown = [i for i in ids if i not in self._agreements]
-        if unknown:
-            known += queries.by_ids(self._session(), Agreement, unknown).values()
-        return agreements.balances(self._session(), known, as_of=as_of)
-
-    def balance_on(self, day: dt.date) -> Loader[int, agreements.Balance]:
-        """Balances on one date for every agreement announced so far, loaded together."""
+    def balance_on(self, day: dt.date) -> ValueLoader[agreements.Balance]:
+        """Balances on one date for every agreement loaded so far, loaded together."""
         loader = self._balances_on.get(day)
         if loader is None:
-            loader = Loader(
-                lambda ids: self._balances(ids, as_of=day),
-                missing=lambda: None,  # type: ignore[arg-type,return-value]
-                on_loaded=lambda _rows: None,
-            )
-            loader.want(self._agreements)
+            loader = ValueLoader(lambda ids: _balances(self, ids, as_of=day), register=None)
+            loader.want(row.id for row in self.agreement.known())
             self._balances_on[day] = loader
         return loader
+
+
+_RELATIONS: list[Relation[Any]] = [v for v in vars(Loaders).values() if isinstance(v, Relation)]
+_ANNOUNCED_BY: dict[type, list[Relation[Any]]] = defaultdict(list)
+for _relation in _RELATIONS:
+    for _model in _relation.announced_by():
+        _ANNOUNCED_BY[_model].append(_relation)

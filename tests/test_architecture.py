@@ -78,3 +78,26 @@ def test_no_float_in_money_code() -> None:
         if "float(" in path.read_text()
     ]
     assert offenders == []
+
+
+def _defined_names(path: Path) -> set[str]:
+    """What a module defines at its top level: functions, classes, constants."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names
+
+
+def test_the_read_side_lives_in_api() -> None:
+    """Pages, cursors and page limits are the API's (api/pagination.py, api/read/); the rules return rows."""
+    offenders = [
+        f"{path.relative_to(ROOT)} defines {name}"
+        for path in _sources("accounting")
+        for name in _defined_names(path)
+        if any(word in name.lower() for word in ("cursor", "page", "paginat"))
+    ]
+    assert offenders == []

@@ -6,6 +6,7 @@ from accounting import access
 from api.access.types import ApiTokenSecret
 from api.context import Info
 from api.enums import Role
+from api.fields import mutation
 from api.scalars import optional_input_id
 from api.transaction import perform
 
@@ -21,7 +22,7 @@ class CreateApiTokenInput:
 
 @strawberry.type
 class AccessMutation:
-    @strawberry.mutation(description="A new token, shown once.")
+    @mutation(description="A new token, shown once.")
     def create_api_token(self, info: Info, input: CreateApiTokenInput) -> ApiTokenSecret:
         secrets: list[str] = []
 

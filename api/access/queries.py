@@ -2,10 +2,11 @@
 
 import strawberry
 
-from accounting import queries
 from api.access.types import AuditEntry, Viewer
 from api.context import Info, wrap_all
+from api.fields import resolver
 from api.pagination import Connection, connection
+from api.read import admin as read
 
 
 @strawberry.type
@@ -14,9 +15,9 @@ class AccessQuery:
     def me(self, info: Info) -> Viewer:
         return Viewer.from_principal(info.context.viewer)
 
-    @strawberry.field(description="Every mutation: who, what, which object, when. Newest first.")
+    @resolver(description="Every mutation: who, what, which object, when. Newest first.")
     def audit_trail(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[AuditEntry]:
-        page = queries.audit_trail(info.context.session, info.context.viewer, first=first, after=after)
+        page = read.audit_trail(info.context.session, info.context.viewer, first=first, after=after)
         return connection(page, lambda rows: wrap_all(info, AuditEntry, rows))

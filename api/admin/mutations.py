@@ -18,6 +18,7 @@ from api.admin.types import ApiToken
 from api.agreements.types import Agreement, AgreementType
 from api.catalog.types import Company
 from api.context import Info, wrap
+from api.fields import mutation
 from api.jobs.types import Job
 from api.notifications.types import NotificationDelivery
 from api.scalars import input_id, lookup_id
@@ -80,7 +81,7 @@ def _update(info: Info, action: str, id: strawberry.ID, apply: Callable[[Session
 
 @strawberry.type
 class AdminMutation:
-    @strawberry.mutation(description="Change an agreement from now on (SPEC §10). " + UPDATE_DESCRIPTION)
+    @mutation(description="Change an agreement from now on (SPEC §10). " + UPDATE_DESCRIPTION)
     def update_agreement(self, info: Info, id: strawberry.ID, input: UpdateAgreementInput) -> Agreement:
         row = _update(
             info,
@@ -98,7 +99,7 @@ class AdminMutation:
         )
         return wrap(info, Agreement, row)
 
-    @strawberry.mutation(
+    @mutation(
         description="Change an agreement type from now on: time already logged keeps its coverage. "
         + UPDATE_DESCRIPTION
     )
@@ -123,7 +124,7 @@ class AdminMutation:
         )
         return wrap(info, AgreementType, row)
 
-    @strawberry.mutation(description="Rename a company or change its billing e-mail. " + UPDATE_DESCRIPTION)
+    @mutation(description="Rename a company or change its billing e-mail. " + UPDATE_DESCRIPTION)
     def update_company(self, info: Info, id: strawberry.ID, input: UpdateCompanyInput) -> Company:
         row = _update(
             info,
@@ -138,7 +139,7 @@ class AdminMutation:
         )
         return wrap(info, Company, row)
 
-    @strawberry.mutation(description="Remove a GL mapping; posted entries keep their accounts.")
+    @mutation(description="Remove a GL mapping; posted entries keep their accounts.")
     def delete_gl_mapping(self, info: Info, id: strawberry.ID) -> bool:
         details: dict[str, Any] = {"id": id}
 
@@ -150,7 +151,7 @@ class AdminMutation:
         perform(info, "deleteGlMapping", details=details, change=delete)
         return True
 
-    @strawberry.mutation(description="Stop deliveries to a webhook (ADMIN).")
+    @mutation(description="Stop deliveries to a webhook (ADMIN).")
     def delete_webhook(self, info: Info, id: strawberry.ID) -> bool:
         perform(
             info,
@@ -160,7 +161,7 @@ class AdminMutation:
         )
         return True
 
-    @strawberry.mutation(description="The token fails with UNAUTHENTICATED from the next request on (ADMIN).")
+    @mutation(description="The token fails with UNAUTHENTICATED from the next request on (ADMIN).")
     def revoke_api_token(self, info: Info, id: strawberry.ID) -> ApiToken:
         row = perform(
             info,
@@ -170,7 +171,7 @@ class AdminMutation:
         )
         return wrap(info, ApiToken, row)
 
-    @strawberry.mutation(
+    @mutation(
         description="Put a FAILED job (a dead letter) back in the outbox; a failed delivery's "
         "job sends that delivery again (ADMIN)."
     )
@@ -183,7 +184,7 @@ class AdminMutation:
         )
         return wrap(info, Job, row)
 
-    @strawberry.mutation(description="Send a FAILED notification delivery again (ADMIN).")
+    @mutation(description="Send a FAILED notification delivery again (ADMIN).")
     def retry_delivery(self, info: Info, id: strawberry.ID) -> NotificationDelivery:
         row = perform(
             info,

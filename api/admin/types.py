@@ -8,6 +8,7 @@ import models
 from api.catalog.types import Company
 from api.context import Info
 from api.enums import Role
+from api.fields import resolver
 from api.scalars import to_id
 
 
@@ -31,7 +32,7 @@ class ApiToken:
             revoked_at=row.revoked_at,
         )
 
-    @strawberry.field(description="A CUSTOMER token's company.")
+    @resolver(description="A CUSTOMER token's company.")
     def company(self, info: Info) -> Company | None:
         if self.row.company_id is None:
             return None

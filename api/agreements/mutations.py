@@ -11,6 +11,7 @@ from api.agreements.types import Addition, Adjustment, Agreement, AgreementType
 from api.allowances.types import AllowanceInput
 from api.context import Info, wrap
 from api.enums import ApplicationUnits
+from api.fields import mutation
 from api.scalars import input_id
 from api.transaction import perform, perform_once
 from models import Addition as AdditionRow
@@ -122,9 +123,7 @@ class AgreementMutation:
         )
         return wrap(info, Agreement, row)
 
-    @strawberry.mutation(
-        description="Cancel; with refundUnused the unused prepaid value is refunded on a CREDIT_MEMO."
-    )
+    @mutation(description="Cancel; with refundUnused the unused prepaid value is refunded on a CREDIT_MEMO.")
     def cancel_agreement(self, info: Info, id: strawberry.ID, refund_unused: bool | None = None) -> Agreement:
         row = perform(
             info,
@@ -136,7 +135,7 @@ class AgreementMutation:
         )
         return wrap(info, Agreement, row)
 
-    @strawberry.mutation(
+    @mutation(
         description="Buy a block: a lot at the price paid, billed at once on a PREPAID_PURCHASE invoice."
     )
     def purchase_block(self, info: Info, input: PurchaseBlockInput) -> Addition:
@@ -177,7 +176,7 @@ class AgreementMutation:
         )
         return wrap(info, Adjustment, row)
 
-    @strawberry.mutation(
+    @mutation(
         description="Enqueue expiry of prepaid units whose block expired on or before asOf (default today)."
     )
     def expire_blocks(self, info: Info, as_of: dt.date | None = None) -> bool:

@@ -2,11 +2,12 @@
 
 import strawberry
 
-from accounting import queries
 from api.agreements.types import Agreement, AgreementType
 from api.context import Info, wrap, wrap_all
 from api.enums import AgreementStatus
+from api.fields import resolver
 from api.pagination import Connection, connection
+from api.read import agreements as read
 from api.scalars import lookup_id, optional_input_id
 
 
@@ -14,11 +15,9 @@ from api.scalars import lookup_id, optional_input_id
 class AgreementQuery:
     @strawberry.field
     def agreement_types(self, info: Info) -> list[AgreementType]:
-        return wrap_all(
-            info, AgreementType, queries.agreement_types(info.context.session, info.context.viewer)
-        )
+        return wrap_all(info, AgreementType, read.agreement_types(info.context.session, info.context.viewer))
 
-    @strawberry.field(description="A CUSTOMER token sees its own company's only.")
+    @resolver(description="A CUSTOMER token sees its own company's only.")
     def agreements(
         self,
         info: Info,
@@ -27,7 +26,7 @@ class AgreementQuery:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Agreement]:
-        page = queries.agreements(
+        page = read.agreements(
             info.context.session,
             info.context.viewer,
             company_id=optional_input_id(company_id, "companyId"),
@@ -37,7 +36,7 @@ class AgreementQuery:
         )
         return connection(page, lambda rows: wrap_all(info, Agreement, rows))
 
-    @strawberry.field(description="NOT_FOUND when it does not exist or belongs to another customer.")
+    @resolver(description="NOT_FOUND when it does not exist or belongs to another customer.")
     def agreement(self, info: Info, id: strawberry.ID) -> Agreement | None:
-        row = queries.agreement(info.context.session, info.context.viewer, lookup_id(id, "agreement"))
+        row = read.agreement(info.context.session, info.context.viewer, lookup_id(id, "agreement"))
         return wrap(info, Agreement, row)

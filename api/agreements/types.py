@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 import models
+from accounting import access
 from accounting import agreements as rules
-from accounting import queries
 from accounting.forecast import forecast as forecast_usage
 from accounting.lots import lot_deferred_value
 from api.agreements.forecast import Forecast
@@ -16,6 +16,8 @@ from api.allowances.types import Allowance
 from api.catalog.types import Company, WorkRole, WorkType
 from api.context import Info
 from api.enums import AgreementStatus, ApplicationUnits, LotSource
+from api.fields import resolver
+from api.read import agreements as read
 from api.scalars import to_id
 
 if TYPE_CHECKING:
@@ -150,15 +152,15 @@ class Agreement:
     def application_units(self, info: Info) -> ApplicationUnits:
         return self._type(info).application_units
 
-    @strawberry.field(description="The agreement's own setting, else its type's.")
+    @resolver(description="The agreement's own setting, else its type's.")
     def allow_overruns(self, info: Info) -> bool:
         return rules.overruns_allowed(self.row, self._type(info))
 
-    @strawberry.field(description="The agreement's own threshold (units), else its type's.")
+    @resolver(description="The agreement's own threshold (units), else its type's.")
     def low_balance_threshold(self, info: Info) -> Decimal | None:
         return rules.low_balance_threshold(self.row, self._type(info))
 
-    @strawberry.field(
+    @resolver(
         description=(
             "Contacts e-mailed with the agreement's notifications, besides the company's billingEmail. "
             "Staff only."
@@ -182,7 +184,7 @@ class Agreement:
     ) -> Annotated["AgreementStatement", strawberry.lazy("api.statements.types")]:
         from api.statements.types import AgreementStatement
 
-        found = queries.agreement_statement(
+        found = read.agreement_statement(
             info.context.session, info.context.viewer, self.row, start=from_, end=to
         )
         return AgreementStatement.from_statement(info, found)
@@ -217,14 +219,12 @@ class Agreement:
 
         return [Invoice.from_model(r) for r in info.context.loaders.invoices_of_agreement.load(self.row.id)]
 
-    @strawberry.field(description="The recurring allowance the agreement renews, if any (SPEC §9).")
+    @resolver(description="The recurring allowance the agreement renews, if any (SPEC §9).")
     def allowance(self, info: Info) -> Allowance | None:
         rows = info.context.loaders.allowance_of_agreement.load(self.row.id)
         return Allowance.from_model(rows[0], self.row) if rows else None
 
-    @strawberry.field(
-        description="Each block and complimentary adjustment, oldest first: what is left of which."
-    )
+    @resolver(description="Each block and complimentary adjustment, oldest first: what is left of which.")
     def lots(self, info: Info) -> list["Lot"]:
         return [Lot.from_model(r) for r in info.context.loaders.lots_of_agreement.load(self.row.id)]
 
@@ -265,7 +265,7 @@ class Addition:
     def invoice(self, info: Info) -> Annotated["Invoice", strawberry.lazy("api.billing.types")] | None:
         from api.billing.types import Invoice
 
-        queries.may_read(info.context.viewer, queries.INVOICES)
+        access.may_read(info.context.viewer, access.INVOICES)
         if self.row.invoice_id is None:
             return None
         invoice = info.context.loaders.invoice.load(self.row.invoice_id)

@@ -6,12 +6,13 @@ import strawberry
 
 from accounting import allowances
 from api.context import Info
+from api.fields import mutation
 from api.transaction import perform
 
 
 @strawberry.type
 class AllowanceMutation:
-    @strawberry.mutation(
+    @mutation(
         description=(
             "Enqueue the renewal of recurring allowances: every cycle boundary on or before asOf "
             "(default today)."

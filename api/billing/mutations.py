@@ -6,12 +6,13 @@ import strawberry
 
 from accounting import billing, clock
 from api.context import Info
+from api.fields import mutation
 from api.transaction import perform
 
 
 @strawberry.type
 class BillingMutation:
-    @strawberry.mutation(
+    @mutation(
         description=(
             "Enqueue a billing run: invoices all unbilled time dated on or before "
             "throughDate (default today)."

@@ -2,17 +2,18 @@
 
 import strawberry
 
-from accounting import queries
 from api.billing.types import Invoice
 from api.context import Info, wrap_all
 from api.enums import InvoiceKind
+from api.fields import resolver
 from api.pagination import Connection, connection
+from api.read import billing as read
 from api.scalars import optional_input_id
 
 
 @strawberry.type
 class BillingQuery:
-    @strawberry.field(description="A CUSTOMER token sees its own company's only.")
+    @resolver(description="A CUSTOMER token sees its own company's only.")
     def invoices(
         self,
         info: Info,
@@ -22,7 +23,7 @@ class BillingQuery:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Invoice]:
-        page = queries.invoices(
+        page = read.invoices(
             info.context.session,
             info.context.viewer,
             company_id=optional_input_id(company_id, "companyId"),

@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 import models
-from accounting import queries
+from accounting import access
 from api.agreements.types import Agreement
 from api.catalog.types import Company
 from api.context import Info
 from api.enums import InvoiceKind
+from api.fields import resolver
 from api.scalars import to_id
 
 if TYPE_CHECKING:
@@ -62,13 +63,11 @@ class Invoice:
     def lines(self, info: Info) -> list[InvoiceLine]:
         return [InvoiceLine.from_model(r) for r in info.context.loaders.lines_of_invoice.load(self.row.id)]
 
-    @strawberry.field(
-        description="The journal batch that posted the invoice (staff with ledger access only)."
-    )
+    @resolver(description="The journal batch that posted the invoice (staff with ledger access only).")
     def batch(self, info: Info) -> Annotated["JournalBatch", strawberry.lazy("api.ledger.types")] | None:
         from api.ledger.types import JournalBatch
 
-        queries.may_read(info.context.viewer, queries.LEDGER)
+        access.may_read(info.context.viewer, access.LEDGER)
         if self.row.batch_id is None:
             return None
         batch = info.context.loaders.journal_batch.load(self.row.batch_id)

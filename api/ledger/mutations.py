@@ -8,6 +8,7 @@ import strawberry
 from accounting import batches, clock, mappings, periods
 from api.context import Info, wrap
 from api.enums import AccountType, MappingKind
+from api.fields import mutation
 from api.ledger.types import GLAccount, GLMapping, JournalBatch
 from api.scalars import input_id, optional_input_id
 from api.transaction import perform
@@ -60,7 +61,7 @@ class LedgerMutation:
         )
         return wrap(info, GLMapping, row)
 
-    @strawberry.mutation(
+    @mutation(
         description="Create a batch of everything invoiced and not yet posted, and enqueue its posting."
     )
     def post_journal_batch(self, info: Info, through_date: dt.date | None = None) -> JournalBatch:
@@ -73,7 +74,7 @@ class LedgerMutation:
         )
         return wrap(info, JournalBatch, row)
 
-    @strawberry.mutation(
+    @mutation(
         description=(
             "Close the books through a date: CONFLICT while anything dated on or before it is unposted."
         )

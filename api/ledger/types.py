@@ -6,10 +6,11 @@ from decimal import Decimal
 import strawberry
 
 import models
-from accounting import exports, ledger, queries
+from accounting import access, exports, ledger
 from api.agreements.types import AgreementType
 from api.context import Info
 from api.enums import AccountType, BatchStatus, ExportFormat, MappingKind
+from api.fields import resolver
 from api.scalars import to_id
 
 
@@ -25,7 +26,7 @@ class GLAccount:
     def from_model(cls, row: models.GLAccount) -> "GLAccount":
         return cls(row=row, id=to_id(row.id), code=row.code, name=row.name, type=row.type)
 
-    @strawberry.field(description="Posted debits minus posted credits.")
+    @resolver(description="Posted debits minus posted credits.")
     def balance(self, info: Info) -> Decimal:
         return info.context.loaders.account_balance.load(self.row.id)
 
@@ -138,14 +139,14 @@ class JournalBatch:
     def entries(self, info: Info) -> list[JournalEntry]:
         return [JournalEntry.from_model(r) for r in info.context.loaders.entries_of_batch.load(self.row.id)]
 
-    @strawberry.field(
+    @resolver(
         description=(
             "The batch for an accounting package, as one file. A Xero export over Xero's "
             "300 lines a file is refused (BAD_USER_INPUT): exportFiles gives its parts."
         )
     )
     def export(self, info: Info, format: ExportFormat) -> str:
-        queries.export_allowed(info.context.viewer)
+        access.may_read(info.context.viewer, access.LEDGER)
         return exports.export_batch(
             info.context.session,
             batch_id=self.row.id,
@@ -153,14 +154,14 @@ class JournalBatch:
             settings=exports.ExportSettings.from_settings(info.context.settings),
         )
 
-    @strawberry.field(
+    @resolver(
         description=(
             "The batch for an accounting package as the files to import, in order: one file, "
             "or for XERO_CSV one per 300 lines, split between whole journals."
         )
     )
     def export_files(self, info: Info, format: ExportFormat) -> list[ExportFile]:
-        queries.export_allowed(info.context.viewer)
+        access.may_read(info.context.viewer, access.LEDGER)
         files = exports.export_files(
             info.context.session,
             batch_id=self.row.id,

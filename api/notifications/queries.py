@@ -2,16 +2,17 @@
 
 import strawberry
 
-from accounting import queries
 from api.context import Info, wrap_all
+from api.fields import resolver
 from api.notifications.types import Notification
 from api.pagination import Connection, connection
+from api.read import notifications as read
 from api.scalars import optional_input_id
 
 
 @strawberry.type
 class NotificationQuery:
-    @strawberry.field(description="A CUSTOMER token sees its own company's only.")
+    @resolver(description="A CUSTOMER token sees its own company's only.")
     def notifications(
         self,
         info: Info,
@@ -19,7 +20,7 @@ class NotificationQuery:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Notification]:
-        page = queries.notifications(
+        page = read.notifications(
             info.context.session,
             info.context.viewer,
             agreement_id=optional_input_id(agreement_id, "agreementId"),

@@ -9,6 +9,7 @@ import models
 from api.agreements.types import Agreement
 from api.context import Info
 from api.enums import DeliveryChannel, DeliveryStatus, NotificationKind
+from api.fields import resolver
 from api.scalars import to_id
 
 
@@ -64,7 +65,7 @@ class Notification:
     def agreement(self, info: Info) -> Agreement:
         return Agreement.from_model(info.context.loaders.agreement.one(self.row.agreement_id))
 
-    @strawberry.field(description="Staff only: one per webhook and e-mail address it went to.")
+    @resolver(description="Staff only: one per webhook and e-mail address it went to.")
     def deliveries(self, info: Info) -> list[NotificationDelivery]:
         rows = info.context.loaders.deliveries_of_notification.load(self.row.id)
         return [NotificationDelivery.from_model(r) for r in rows]

@@ -9,6 +9,7 @@ import strawberry
 from accounting import clock, drawdown
 from api.context import Info, wrap
 from api.enums import BillableOption
+from api.fields import mutation
 from api.scalars import input_id, optional_input_id
 from api.time_entries.types import TimeEntry
 from api.transaction import perform, perform_once
@@ -41,9 +42,7 @@ class LogTimeInput:
 
 @strawberry.type
 class TimeEntryMutation:
-    @strawberry.mutation(
-        description="Record time; covered time draws from the agreement's blocks, oldest first."
-    )
+    @mutation(description="Record time; covered time draws from the agreement's blocks, oldest first.")
     def log_time(self, info: Info, input: LogTimeInput) -> TimeEntry:
         payload = {k: v for k, v in dataclasses.asdict(input).items() if k != "idempotency_key"}
         row = perform_once(
@@ -67,7 +66,7 @@ class TimeEntryMutation:
         )
         return wrap(info, TimeEntry, row)
 
-    @strawberry.mutation(
+    @mutation(
         description="Give the units back to the very blocks they came from; reversed in the next batch."
     )
     def reverse_time_entry(self, info: Info, id: strawberry.ID) -> TimeEntry:

@@ -2,16 +2,17 @@
 
 import strawberry
 
-from accounting import queries
 from api.context import Info, wrap_all
+from api.fields import resolver
 from api.pagination import Connection, connection
+from api.read import time_entries as read
 from api.scalars import optional_input_id
 from api.time_entries.types import TimeEntry
 
 
 @strawberry.type
 class TimeEntryQuery:
-    @strawberry.field(description="A CUSTOMER token sees its own company's only.")
+    @resolver(description="A CUSTOMER token sees its own company's only.")
     def time_entries(
         self,
         info: Info,
@@ -20,7 +21,7 @@ class TimeEntryQuery:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[TimeEntry]:
-        page = queries.time_entries(
+        page = read.time_entries(
             info.context.session,
             info.context.viewer,
             company_id=optional_input_id(company_id, "companyId"),

@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 import models
-from accounting import access, queries
+from accounting import access
 from api.agreements.types import Agreement
 from api.catalog.types import Company, WorkRole, WorkType
 from api.context import Info
 from api.enums import BillableOption, Coverage
+from api.fields import resolver
 from api.scalars import to_id
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ class TimeEntry:
             reversed_on=row.reversed_on,
         )
 
-    @strawberry.field(description="Staff only: null for CUSTOMER tokens.")
+    @resolver(description="Staff only: null for CUSTOMER tokens.")
     def internal_notes(self, info: Info) -> str | None:
         return (
             self.row.internal_notes
@@ -91,19 +92,15 @@ class TimeEntry:
     def work_role(self, info: Info) -> WorkRole:
         return WorkRole.from_model(info.context.loaders.work_role.one(self.row.work_role_id))
 
-    @strawberry.field(
-        description="The invoice the entry was billed on: its usage invoice, else its STANDARD one."
-    )
+    @resolver(description="The invoice the entry was billed on: its usage invoice, else its STANDARD one.")
     def invoice(self, info: Info) -> Annotated["Invoice", strawberry.lazy("api.billing.types")] | None:
         return _invoice(info, self.row.usage_invoice_id or self.row.standard_invoice_id)
 
-    @strawberry.field(description="The AGREEMENT_USAGE ($0.00) invoice listing the covered part.")
+    @resolver(description="The AGREEMENT_USAGE ($0.00) invoice listing the covered part.")
     def usage_invoice(self, info: Info) -> Annotated["Invoice", strawberry.lazy("api.billing.types")] | None:
         return _invoice(info, self.row.usage_invoice_id)
 
-    @strawberry.field(
-        description="The STANDARD invoice billing the part not covered (overrun, excluded work)."
-    )
+    @resolver(description="The STANDARD invoice billing the part not covered (overrun, excluded work).")
     def standard_invoice(
         self, info: Info
     ) -> Annotated["Invoice", strawberry.lazy("api.billing.types")] | None:
@@ -113,7 +110,7 @@ class TimeEntry:
 def _invoice(info: Info, invoice_id: int | None) -> "Invoice | None":
     from api.billing.types import Invoice
 
-    queries.may_read(info.context.viewer, queries.INVOICES)
+    access.may_read(info.context.viewer, access.INVOICES)
     if invoice_id is None:
         return None
     invoice = info.context.loaders.invoice.load(invoice_id)

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from accounting import queries
 from api.app import create_app
+from api.read import catalog as read
 from models.enums import Role
 from models.settings import Settings
 from tests.api.helpers import Client, create_token
@@ -23,13 +23,13 @@ SLOW_SECONDS = 0.5
 @pytest.fixture
 def slow_companies(monkeypatch: pytest.MonkeyPatch) -> None:
     """The `companies` query takes SLOW_SECONDS of blocking work (a slow database, say)."""
-    original: Callable[..., Any] = queries.companies
+    original: Callable[..., Any] = read.companies
 
     def slow(*args: Any, **kwargs: Any) -> Any:
         time.sleep(SLOW_SECONDS)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(queries, "companies", slow)
+    monkeypatch.setattr(read, "companies", slow)
 
 
 async def timed(client: Client, requests: int) -> float:

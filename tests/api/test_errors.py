@@ -14,8 +14,9 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 import api.transaction
-from accounting import catalog, queries
+from accounting import catalog
 from api.errors import present
+from api.read import catalog as read
 from models import ApiToken, utcnow
 from models.db import unit_of_work
 from tests.api.helpers import Client, row_counts
@@ -28,7 +29,7 @@ class TestUnexpectedErrors:
         def broken(*_args: Any, **_kwargs: Any) -> None:
             raise RuntimeError("password=hunter2 at db-primary.internal")
 
-        monkeypatch.setattr(queries, "companies", broken)
+        monkeypatch.setattr(read, "companies", broken)
 
         with caplog.at_level(logging.ERROR, logger="blocktime.api"):
             response = await admin.post("{ companies { id } }")

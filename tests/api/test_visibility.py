@@ -8,9 +8,10 @@ import pytest
 from graphql import build_schema, get_named_type
 from sqlalchemy import Engine
 
-from accounting import access, queries
+from accounting import access
 from accounting.errors import NotFound
 from api.schema import sdl
+from models import TimeEntry
 from models.db import unit_of_work
 from models.enums import Role
 from tests.api import scenario
@@ -93,12 +94,17 @@ class TestDoNotBillEntries:
                 billable_option=BillableOption.DO_NOT_BILL,
                 notes="Internal rework",
             )
-            assert queries.time_entry(session, access.SYSTEM, entry.id).id == entry.id
+            assert (
+                access.visible_row(session, access.SYSTEM, TimeEntry, entry.id, kind="time entry").id
+                == entry.id
+            )
             with pytest.raises(NotFound, match=f"time entry {entry.id} not found"):
-                queries.time_entry(session, customer, entry.id)
+                access.visible_row(session, customer, TimeEntry, entry.id, kind="time entry")
             with pytest.raises(NotFound, match="time entry 987654 not found"):
-                queries.time_entry(session, customer, 987654)
-            visible = queries.time_entry(session, customer, int(world.acme.time_entry_id))
+                access.visible_row(session, customer, TimeEntry, 987654, kind="time entry")
+            visible = access.visible_row(
+                session, customer, TimeEntry, int(world.acme.time_entry_id), kind="time entry"
+            )
             assert visible.id == int(world.acme.time_entry_id)
 
 
