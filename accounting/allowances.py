@@ -36,6 +36,7 @@ from accounting.dates import check_not_after_today
 from accounting.errors import InvalidInput
 from accounting.expiring import check_expiring
 from accounting.money import ZERO, paid_value, release
+from accounting.records import chunks
 from accounting.validation import check_amount, optional_text
 from models import (
     Addition,
@@ -171,8 +172,8 @@ def renew_allowances(session: Session, *, as_of: dt.date) -> list[RenewedCycle]:
         .order_by(Allowance.agreement_id)
     ).all()
     renewed: list[RenewedCycle] = []
-    for first in range(0, len(due), CHUNK):
-        renewed += _renew_chunk(session, list(due[first : first + CHUNK]), as_of)
+    for chunk in chunks(due, CHUNK):
+        renewed += _renew_chunk(session, chunk, as_of)
     return renewed
 
 
@@ -439,7 +440,7 @@ def _after_renewal(session: Session, renewed: list[Agreement], terms: dict[int, 
         for kind in (NotificationKind.LOW_BALANCE, NotificationKind.DEPLETED)
     }
     alerted: dict[int, Agreement] = {}
-    for chunk in _chunks(list(keys)):
+    for chunk in chunks(keys):
         for key in session.scalars(select(Notification.dedupe_key).where(Notification.dedupe_key.in_(chunk))):
             alerted[keys[key].id] = keys[key]
     if alerted:
@@ -472,19 +473,11 @@ def _after_renewal(session: Session, renewed: list[Agreement], terms: dict[int, 
     check_expiring(session, today=today, agreement_ids=[a.id for a in renewed])
 
 
-def _chunks(items: list[str], size: int = 900) -> Iterable[list[str]]:
-    for first in range(0, len(items), size):
-        yield items[first : first + size]
-
-
 def allowances_of_agreements(session: Session, agreement_ids: Iterable[int]) -> dict[int, list[Allowance]]:
     """Each agreement's allowance (a list of at most one), for the API's batch loader."""
     grouped: dict[int, list[Allowance]] = {}
-    ids = sorted(set(agreement_ids))
-    for start in range(0, len(ids), 900):
-        for row in session.scalars(
-            select(Allowance).where(Allowance.agreement_id.in_(ids[start : start + 900]))
-        ):
+    for ids in chunks(sorted(set(agreement_ids))):
+        for row in session.scalars(select(Allowance).where(Allowance.agreement_id.in_(ids))):
             grouped.setdefault(row.agreement_id, []).append(row)
     return grouped
 

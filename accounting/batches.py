@@ -25,10 +25,12 @@ from accounting.posting import (
     SERVICE_REVENUE,
     Context,
     DraftEntry,
+    LotAccount,
     Ref,
+    lot_ref,
     pending_drafts,
 )
-from accounting.records import lock_counter, next_number
+from accounting.records import chunks, lock_counter, next_number
 from models import (
     Adjustment,
     Invoice,
@@ -122,12 +124,12 @@ def _account_resolver(
         return account if problem is None else Misdirected(problem)
 
     def resolve(ref: Ref) -> int | str | Misdirected:
-        if ref in _SINGLES:
+        if not isinstance(ref, LotAccount):
             kind = _SINGLES[ref]
             return checked(
                 resolver.single(kind), required_account_type(kind, None), f"the {kind.value} mapping"
             )
-        lot = context.lots[int(ref[1])]
+        lot = context.lots[ref.lot_id]
         if lot.deferred_account_id is not None:
             return lot.deferred_account_id  # fixed when it was first posted
         agreement_type = context.lot_type(lot.id)
@@ -248,8 +250,7 @@ def _post(session: Session, batch: JournalBatch) -> JournalBatch:
 
     for source_type, (model, column) in _SOURCE_TABLES.items():
         ids = [d.source_id for d in drafts if d.source_type == source_type]
-        for start in range(0, len(ids), 900):
-            chunk = ids[start : start + 900]
+        for chunk in chunks(ids):
             session.execute(
                 update(model)
                 .where(model.id.in_(chunk), column.is_(None))
@@ -257,10 +258,10 @@ def _post(session: Session, batch: JournalBatch) -> JournalBatch:
                 .execution_options(synchronize_session=False)
             )
     # A lot's deferred account is fixed the first time it is posted.
-    for ref_lot in {int(leg.ref[1]) for d in drafts for leg in d.legs if leg.ref[0] == "LOT"}:
+    for ref_lot in {leg.ref.lot_id for d in drafts for leg in d.legs if isinstance(leg.ref, LotAccount)}:
         lot = context.lots[ref_lot]
         if lot.deferred_account_id is None:
-            account = resolve(("LOT", ref_lot))
+            account = resolve(lot_ref(ref_lot))
             if isinstance(account, int):  # always: every mapping resolved above
                 lot.deferred_account_id = account
     batch.status = BatchStatus.POSTED
