@@ -22,7 +22,7 @@ from accounting.money import ZERO, list_value, release
 from models import Lot, LotMovement, OutboxJob, TimeEntry
 from models.db import unit_of_work
 from models.enums import BillableOption, Coverage, JobStatus, MovementKind, Role
-from tests import factories
+from testkit import factories
 
 D = Decimal
 START = dt.date(2026, 1, 1)

@@ -54,7 +54,7 @@ from models.enums import (
     MovementKind,
     RolloverPolicy,
 )
-from tests import factories
+from testkit import factories
 from tests.conftest import reset_database
 
 D = Decimal

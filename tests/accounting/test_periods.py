@@ -13,7 +13,7 @@ from accounting import agreements, batches, billing, drawdown, expiry, ledger, p
 from accounting.errors import Conflict, InvalidInput
 from models import Invoice, InvoiceLine, JournalBatch, JournalEntry, TimeEntry
 from models.enums import BatchStatus, InvoiceKind, MovementKind
-from tests import factories
+from testkit import factories
 
 D = Decimal
 JUL_1 = dt.date(2026, 7, 1)

@@ -12,7 +12,7 @@ from accounting import agreements, batches, billing, drawdown, ledger
 from accounting.posting import pending_drafts
 from models import Invoice, InvoiceLine, JournalEntry, JournalLine, TimeEntry
 from models.enums import BatchStatus, Coverage, InvoiceKind
-from tests import factories
+from testkit import factories
 
 D = Decimal
 DAY = dt.date(2026, 1, 5)
