@@ -335,43 +335,10 @@ def _bill_cycles(session: Session, renewals: list[_Renewal]) -> list[int]:
     """Each cycle's units as a purchase: a PREPAID_PURCHASE invoice dated the cycle start,
     its line, an addition and its lot (effectiveDate = start, expiresOn = next start),
     and the cycle's row. Returns the lots' ids."""
-
-    def inserted(model: type[Invoice | Addition | Lot], rows: list[dict[str, object]]) -> list[int]:
-        stmt = insert(model).returning(model.id, sort_by_parameter_order=True)
-        return list(session.scalars(stmt, rows).all())
-
     amounts = [paid_value(r.allowance.units, r.allowance.unit_price) for r in renewals]
-    invoice_ids = inserted(
-        Invoice,
-        [
-            {
-                "number": number,
-                "kind": InvoiceKind.PREPAID_PURCHASE,
-                "company_id": r.agreement.company_id,
-                "agreement_id": r.agreement.id,
-                "date": r.start,
-                "total": amount,
-            }
-            for r, number, amount in zip(
-                renewals, invoice_numbers(session, len(renewals)), amounts, strict=True
-            )
-        ],
-    )
-    session.execute(
-        insert(InvoiceLine),
-        [
-            {
-                "invoice_id": invoice_id,
-                "position": 1,
-                "description": f"{r.allowance.product} {r.start.isoformat()} to {r.following.isoformat()}",
-                "quantity": r.allowance.units,
-                "unit_price": r.allowance.unit_price,
-                "amount": amount,
-            }
-            for r, invoice_id, amount in zip(renewals, invoice_ids, amounts, strict=True)
-        ],
-    )
-    addition_ids = inserted(
+    invoice_ids = _invoice_cycles(session, renewals, amounts)
+    addition_ids = _inserted(
+        session,
         Addition,
         [
             {
@@ -389,7 +356,8 @@ def _bill_cycles(session: Session, renewals: list[_Renewal]) -> list[int]:
             for r, invoice_id, amount in zip(renewals, invoice_ids, amounts, strict=True)
         ],
     )
-    lot_ids = inserted(
+    lot_ids = _inserted(
+        session,
         Lot,
         [
             {
@@ -422,6 +390,50 @@ def _bill_cycles(session: Session, renewals: list[_Renewal]) -> list[int]:
         ],
     )
     return lot_ids
+
+
+def _inserted(
+    session: Session, model: type[Invoice | Addition | Lot], rows: list[dict[str, object]]
+) -> list[int]:
+    """Insert the rows in bulk; their ids, in order."""
+    stmt = insert(model).returning(model.id, sort_by_parameter_order=True)
+    return list(session.scalars(stmt, rows).all())
+
+
+def _invoice_cycles(session: Session, renewals: list[_Renewal], amounts: list[Decimal]) -> list[int]:
+    """Each cycle's PREPAID_PURCHASE invoice and its one line; the invoices' ids."""
+    invoice_ids = _inserted(
+        session,
+        Invoice,
+        [
+            {
+                "number": number,
+                "kind": InvoiceKind.PREPAID_PURCHASE,
+                "company_id": r.agreement.company_id,
+                "agreement_id": r.agreement.id,
+                "date": r.start,
+                "total": amount,
+            }
+            for r, number, amount in zip(
+                renewals, invoice_numbers(session, len(renewals)), amounts, strict=True
+            )
+        ],
+    )
+    session.execute(
+        insert(InvoiceLine),
+        [
+            {
+                "invoice_id": invoice_id,
+                "position": 1,
+                "description": f"{r.allowance.product} {r.start.isoformat()} to {r.following.isoformat()}",
+                "quantity": r.allowance.units,
+                "unit_price": r.allowance.unit_price,
+                "amount": amount,
+            }
+            for r, invoice_id, amount in zip(renewals, invoice_ids, amounts, strict=True)
+        ],
+    )
+    return invoice_ids
 
 
 def _after_renewal(session: Session, renewed: list[Agreement], terms: dict[int, Allowance]) -> None:

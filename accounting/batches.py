@@ -195,30 +195,9 @@ def _post(session: Session, batch: JournalBatch) -> JournalBatch:
         session.flush()
         return batch
     resolve = _account_resolver(MappingResolver.load(session), context)
-
-    missing: set[str] = set()
-    misdirected: set[str] = set()
-    resolved: list[tuple[DraftEntry, list[tuple[int, JournalLineAmounts]]]] = []
-    for draft in drafts:
-        if draft.total_debit != draft.total_credit:
-            raise UnbalancedEntry(f"{draft.source_type} {draft.source_id} does not balance")
-        lines: list[tuple[int, JournalLineAmounts]] = []
-        for leg in draft.legs:
-            account = resolve(leg.ref)
-            if isinstance(account, str):
-                missing.add(account)
-            elif isinstance(account, Misdirected):
-                misdirected.add(account.problem)
-            else:
-                lines.append((account, (leg.debit, leg.credit)))
-        resolved.append((draft, lines))
-    if missing or misdirected:
+    resolved, problems = _resolved(drafts, resolve)
+    if problems:
         batch.status = BatchStatus.FAILED
-        problems = []
-        if missing:
-            problems.append("Missing GL mappings: " + "; ".join(sorted(missing)))
-        if misdirected:
-            problems.append("GL mappings to the wrong type of account: " + "; ".join(sorted(misdirected)))
         batch.error = ". ".join(problems)
         session.flush()
         return batch
@@ -247,7 +226,56 @@ def _post(session: Session, batch: JournalBatch) -> JournalBatch:
             total_credit += credit
     if total_debit != total_credit:
         raise UnbalancedEntry(f"batch {batch.identifier} does not balance")
+    _hold_sources(session, batch, drafts, context, resolve)
+    batch.status = BatchStatus.POSTED
+    batch.error = None
+    batch.posted_at = utcnow()
+    batch.total_debit = total_debit
+    batch.total_credit = total_credit
+    session.flush()
+    return batch
 
+
+Resolved = list[tuple[DraftEntry, list[tuple[int, JournalLineAmounts]]]]
+
+
+def _resolved(
+    drafts: list[DraftEntry], resolve: Callable[[Ref], int | str | Misdirected]
+) -> tuple[Resolved, list[str]]:
+    """Each draft with its lines on resolved accounts, and the problems that fail the
+    batch (every missing or misdirected mapping, named once)."""
+    missing: set[str] = set()
+    misdirected: set[str] = set()
+    resolved: Resolved = []
+    for draft in drafts:
+        if draft.total_debit != draft.total_credit:
+            raise UnbalancedEntry(f"{draft.source_type} {draft.source_id} does not balance")
+        lines: list[tuple[int, JournalLineAmounts]] = []
+        for leg in draft.legs:
+            account = resolve(leg.ref)
+            if isinstance(account, str):
+                missing.add(account)
+            elif isinstance(account, Misdirected):
+                misdirected.add(account.problem)
+            else:
+                lines.append((account, (leg.debit, leg.credit)))
+        resolved.append((draft, lines))
+    problems = []
+    if missing:
+        problems.append("Missing GL mappings: " + "; ".join(sorted(missing)))
+    if misdirected:
+        problems.append("GL mappings to the wrong type of account: " + "; ".join(sorted(misdirected)))
+    return resolved, problems
+
+
+def _hold_sources(
+    session: Session,
+    batch: JournalBatch,
+    drafts: list[DraftEntry],
+    context: Context,
+    resolve: Callable[[Ref], int | str | Misdirected],
+) -> None:
+    """Mark every source as held by the batch, and fix each lot's deferred account."""
     for source_type, (model, column) in _SOURCE_TABLES.items():
         ids = [d.source_id for d in drafts if d.source_type == source_type]
         for chunk in chunks(ids):
@@ -264,10 +292,3 @@ def _post(session: Session, batch: JournalBatch) -> JournalBatch:
             account = resolve(lot_ref(ref_lot))
             if isinstance(account, int):  # always: every mapping resolved above
                 lot.deferred_account_id = account
-    batch.status = BatchStatus.POSTED
-    batch.error = None
-    batch.posted_at = utcnow()
-    batch.total_debit = total_debit
-    batch.total_credit = total_credit
-    session.flush()
-    return batch
