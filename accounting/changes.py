@@ -18,10 +18,10 @@ from decimal import Decimal
 from typing import Generic, Literal, TypeAlias, TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from accounting import jobs
-from accounting.agreements import rearm_alerts
+from accounting.agreements import load_agreement_type, rearm_alerts
 from accounting.errors import Conflict, InvalidInput, NotFound
 from accounting.lots import lock_agreement
 from accounting.money import HUNDRED
@@ -153,7 +153,7 @@ def update_agreement_type(
     re-evaluate the alerts of every ACTIVE agreement of the type. null clears
     expireAfterMonths, the thresholds and the exclusions.
     """
-    agreement_type = _agreement_type(session, agreement_type_id)
+    agreement_type = load_agreement_type(session, agreement_type_id)
     result = Changed(agreement_type)
     if name is not UNCHANGED:
         result.set("name", "name", _unique_type_name(session, _new_name(name), agreement_type.id))
@@ -183,20 +183,6 @@ def update_agreement_type(
         ):
             jobs.enqueue(session, jobs.EVALUATE_BALANCE, agreement_id=agreement_id)
     return result
-
-
-def _agreement_type(session: Session, agreement_type_id: int) -> AgreementType:
-    """The type with its exclusions loaded."""
-    agreement_type = session.scalars(
-        select(AgreementType)
-        .where(AgreementType.id == agreement_type_id)
-        .options(
-            selectinload(AgreementType.excluded_work_types), selectinload(AgreementType.excluded_work_roles)
-        )
-    ).first()
-    if agreement_type is None:
-        raise NotFound("agreement type", agreement_type_id)
-    return agreement_type
 
 
 def _unique_type_name(session: Session, name: str, agreement_type_id: int) -> str:
