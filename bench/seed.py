@@ -114,7 +114,7 @@ def bulk_time_entries(
     enough units (seed_agreements), so each entry draws `hours` from it.
     """
     with unit_of_work(engine) as session:
-        rate = D("150.00")  # Engineer x Remote 1.0, as seeded by tests.factories.rates
+        rate = D("150.00")  # Engineer x Remote 1.0, as seeded by testkit.factories.rates
         value = list_value(hours, rate, D("1.0"))
         lots = {
             lot.agreement_id: lot
