@@ -79,7 +79,7 @@ def _actors_on(engine: Engine) -> dict[str, Any]:
     except RuntimeError:
         current = None
     if current != url:
-        broker.configure(Settings(DATABASE_URL=url, BLOCKTIME_ENV="test"))
+        broker.configure(Settings(DATABASE_URL=url, REDIS_URL=None, BLOCKTIME_ENV="test"))
     return {actor.actor_name: actor for actor in actors.ACTORS}
 
 
