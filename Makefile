@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run               install, migrate, seed demo data, print an admin token, serve http://$(HOST):$(PORT)/graphql"
 	@echo "make test              pytest on SQLite, then on DATABASE_URL/REDIS_URL if set (PYTEST_ARGS=... to narrow)"
-	@echo "make lint              ruff check, ruff format --check, mypy (accounting, models)"
+	@echo "make lint              ruff check, ruff format --check, mypy strict (accounting, models, api, workers)"
 	@echo "make bench             benchmarks B1-B6 on local PostgreSQL/Redis (BENCH_ARGS=--only B1,B3)"
 	@echo "make install           uv (bootstrapped with pip if missing) + uv sync --frozen into .venv"
 	@echo "make migration-check   upgrade/check/downgrade the migrations on SQLite and PostgreSQL"
@@ -89,7 +89,7 @@ lint: install
 	@status=0; \
 	$(BIN)/ruff check . || status=1; \
 	$(BIN)/ruff format --check . || status=1; \
-	$(BIN)/mypy accounting models api || status=1; \
+	$(BIN)/mypy accounting models api workers || status=1; \
 	exit $$status
 
 # Against the local PostgreSQL and Redis: a scratch database and Redis database 6 (never

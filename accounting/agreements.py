@@ -187,47 +187,18 @@ def purchase_block(
     subcategory = optional_text(subcategory, "subcategory")
     if subcategory is not None and category is None:
         raise InvalidInput("subcategory needs a category")
-    agreement = lock_agreement(session, agreement_id)
-    if agreement is None:
-        raise NotFound("agreement", agreement_id)
-    if agreement.status is not AgreementStatus.ACTIVE:
-        raise InvalidInput(
-            f"agreement {agreement_id} is {agreement.status.value}; "
-            "blocks can only be bought on an ACTIVE agreement"
-        )
+    agreement = _active_agreement(session, agreement_id)
     agreement_type = session.get_one(AgreementType, agreement.agreement_type_id)
     effective = effective_date or today or clock.today()
     check_planned_date(effective, field="effectiveDate", today=today)
     amount = paid_value(units, unit_price)
     check_amount(amount, "units x unitPrice", allow_zero=True)
-    expires_on = (
-        add_months(effective, agreement_type.expire_after_months)
-        if agreement_type.expire_after_months
-        else None
-    )
+    expires_on = _expiry(agreement_type, effective)
     product_name = optional_text(product, "product", max_length=200) or f"{agreement_type.name} block"
-    invoice = Invoice(
-        number=invoice_number(session),
-        kind=InvoiceKind.PREPAID_PURCHASE,
-        company_id=agreement.company_id,
-        agreement_id=agreement.id,
-        date=effective,
-        total=amount,
+    line = InvoiceLine(
+        position=1, description=product_name, quantity=units, unit_price=unit_price, amount=amount
     )
-    session.add(invoice)
-    session.flush()
-    # Checked under the invoice counter's lock, which closePeriod takes too (SPEC §8).
-    periods.refuse_closed(session, date=effective, field="effectiveDate")
-    session.add(
-        InvoiceLine(
-            invoice_id=invoice.id,
-            position=1,
-            description=product_name,
-            quantity=units,
-            unit_price=unit_price,
-            amount=amount,
-        )
-    )
+    invoice = _purchase_invoice(session, agreement, date=effective, line=line)
     addition = Addition(
         agreement_id=agreement.id,
         product=product_name,
@@ -260,6 +231,45 @@ def purchase_block(
     return addition
 
 
+def _active_agreement(session: Session, agreement_id: int) -> Agreement:
+    """The agreement, locked; blocks are bought on an ACTIVE one only."""
+    agreement = lock_agreement(session, agreement_id)
+    if agreement is None:
+        raise NotFound("agreement", agreement_id)
+    if agreement.status is not AgreementStatus.ACTIVE:
+        raise InvalidInput(
+            f"agreement {agreement_id} is {agreement.status.value}; "
+            "blocks can only be bought on an ACTIVE agreement"
+        )
+    return agreement
+
+
+def _expiry(agreement_type: AgreementType, start: dt.date) -> dt.date | None:
+    """A block's expiresOn: expireAfterMonths after it takes effect, when the type says so."""
+    if not agreement_type.expire_after_months:
+        return None
+    return add_months(start, agreement_type.expire_after_months)
+
+
+def _purchase_invoice(session: Session, agreement: Agreement, *, date: dt.date, line: InvoiceLine) -> Invoice:
+    """The PREPAID_PURCHASE invoice of a block, with its one line."""
+    invoice = Invoice(
+        number=invoice_number(session),
+        kind=InvoiceKind.PREPAID_PURCHASE,
+        company_id=agreement.company_id,
+        agreement_id=agreement.id,
+        date=date,
+        total=line.amount,
+    )
+    session.add(invoice)
+    session.flush()
+    # Checked under the invoice counter's lock, which closePeriod takes too (SPEC §8).
+    periods.refuse_closed(session, date=date, field="effectiveDate")
+    line.invoice_id = invoice.id
+    session.add(line)
+    return invoice
+
+
 def adjust_agreement(
     session: Session, *, agreement_id: int, units: Decimal, reason: str, today: dt.date | None = None
 ) -> Adjustment:
@@ -277,11 +287,7 @@ def adjust_agreement(
     session.flush()
     if units > 0:
         agreement_type = session.get_one(AgreementType, agreement.agreement_type_id)
-        expires_on = (
-            add_months(day, agreement_type.expire_after_months)
-            if agreement_type.expire_after_months
-            else None
-        )
+        expires_on = _expiry(agreement_type, day)
         session.add(
             Lot(
                 agreement_id=agreement.id,

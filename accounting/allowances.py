@@ -16,7 +16,7 @@ cycle start like any expiry.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -36,6 +36,7 @@ from accounting.dates import check_not_after_today
 from accounting.errors import InvalidInput
 from accounting.expiring import check_expiring
 from accounting.money import ZERO, paid_value, release
+from accounting.records import chunks
 from accounting.validation import check_amount, optional_text
 from models import (
     Addition,
@@ -171,8 +172,8 @@ def renew_allowances(session: Session, *, as_of: dt.date) -> list[RenewedCycle]:
         .order_by(Allowance.agreement_id)
     ).all()
     renewed: list[RenewedCycle] = []
-    for first in range(0, len(due), CHUNK):
-        renewed += _renew_chunk(session, list(due[first : first + CHUNK]), as_of)
+    for chunk in chunks(due, CHUNK):
+        renewed += _renew_chunk(session, chunk, as_of)
     return renewed
 
 
@@ -334,43 +335,10 @@ def _bill_cycles(session: Session, renewals: list[_Renewal]) -> list[int]:
     """Each cycle's units as a purchase: a PREPAID_PURCHASE invoice dated the cycle start,
     its line, an addition and its lot (effectiveDate = start, expiresOn = next start),
     and the cycle's row. Returns the lots' ids."""
-
-    def inserted(model: type[Invoice | Addition | Lot], rows: list[dict[str, object]]) -> list[int]:
-        stmt = insert(model).returning(model.id, sort_by_parameter_order=True)
-        return list(session.scalars(stmt, rows).all())
-
     amounts = [paid_value(r.allowance.units, r.allowance.unit_price) for r in renewals]
-    invoice_ids = inserted(
-        Invoice,
-        [
-            {
-                "number": number,
-                "kind": InvoiceKind.PREPAID_PURCHASE,
-                "company_id": r.agreement.company_id,
-                "agreement_id": r.agreement.id,
-                "date": r.start,
-                "total": amount,
-            }
-            for r, number, amount in zip(
-                renewals, invoice_numbers(session, len(renewals)), amounts, strict=True
-            )
-        ],
-    )
-    session.execute(
-        insert(InvoiceLine),
-        [
-            {
-                "invoice_id": invoice_id,
-                "position": 1,
-                "description": f"{r.allowance.product} {r.start.isoformat()} to {r.following.isoformat()}",
-                "quantity": r.allowance.units,
-                "unit_price": r.allowance.unit_price,
-                "amount": amount,
-            }
-            for r, invoice_id, amount in zip(renewals, invoice_ids, amounts, strict=True)
-        ],
-    )
-    addition_ids = inserted(
+    invoice_ids = _invoice_cycles(session, renewals, amounts)
+    addition_ids = _inserted(
+        session,
         Addition,
         [
             {
@@ -388,7 +356,8 @@ def _bill_cycles(session: Session, renewals: list[_Renewal]) -> list[int]:
             for r, invoice_id, amount in zip(renewals, invoice_ids, amounts, strict=True)
         ],
     )
-    lot_ids = inserted(
+    lot_ids = _inserted(
+        session,
         Lot,
         [
             {
@@ -423,6 +392,50 @@ def _bill_cycles(session: Session, renewals: list[_Renewal]) -> list[int]:
     return lot_ids
 
 
+def _inserted(
+    session: Session, model: type[Invoice | Addition | Lot], rows: list[dict[str, object]]
+) -> list[int]:
+    """Insert the rows in bulk; their ids, in order."""
+    stmt = insert(model).returning(model.id, sort_by_parameter_order=True)
+    return list(session.scalars(stmt, rows).all())
+
+
+def _invoice_cycles(session: Session, renewals: list[_Renewal], amounts: list[Decimal]) -> list[int]:
+    """Each cycle's PREPAID_PURCHASE invoice and its one line; the invoices' ids."""
+    invoice_ids = _inserted(
+        session,
+        Invoice,
+        [
+            {
+                "number": number,
+                "kind": InvoiceKind.PREPAID_PURCHASE,
+                "company_id": r.agreement.company_id,
+                "agreement_id": r.agreement.id,
+                "date": r.start,
+                "total": amount,
+            }
+            for r, number, amount in zip(
+                renewals, invoice_numbers(session, len(renewals)), amounts, strict=True
+            )
+        ],
+    )
+    session.execute(
+        insert(InvoiceLine),
+        [
+            {
+                "invoice_id": invoice_id,
+                "position": 1,
+                "description": f"{r.allowance.product} {r.start.isoformat()} to {r.following.isoformat()}",
+                "quantity": r.allowance.units,
+                "unit_price": r.allowance.unit_price,
+                "amount": amount,
+            }
+            for r, invoice_id, amount in zip(renewals, invoice_ids, amounts, strict=True)
+        ],
+    )
+    return invoice_ids
+
+
 def _after_renewal(session: Session, renewed: list[Agreement], terms: dict[int, Allowance]) -> None:
     """A new cycle re-arms the low-balance alerts, as a purchase does (SPEC §5, §9): an
     agreement alerted in this crossing that is back above its threshold starts a new
@@ -439,7 +452,7 @@ def _after_renewal(session: Session, renewed: list[Agreement], terms: dict[int, 
         for kind in (NotificationKind.LOW_BALANCE, NotificationKind.DEPLETED)
     }
     alerted: dict[int, Agreement] = {}
-    for chunk in _chunks(list(keys)):
+    for chunk in chunks(keys):
         for key in session.scalars(select(Notification.dedupe_key).where(Notification.dedupe_key.in_(chunk))):
             alerted[keys[key].id] = keys[key]
     if alerted:
@@ -470,11 +483,6 @@ def _after_renewal(session: Session, renewed: list[Agreement], terms: dict[int, 
     session.flush()
     # As of today: a back-dated renewal does not warn of lots that have already ended.
     check_expiring(session, today=today, agreement_ids=[a.id for a in renewed])
-
-
-def _chunks(items: list[str], size: int = 900) -> Iterable[list[str]]:
-    for first in range(0, len(items), size):
-        yield items[first : first + size]
 
 
 def request_renewal(

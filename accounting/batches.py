@@ -25,10 +25,12 @@ from accounting.posting import (
     SERVICE_REVENUE,
     Context,
     DraftEntry,
+    LotAccount,
     Ref,
+    lot_ref,
     pending_drafts,
 )
-from accounting.records import lock_counter, next_number
+from accounting.records import chunks, lock_counter, next_number
 from models import (
     Adjustment,
     Invoice,
@@ -122,12 +124,12 @@ def _account_resolver(
         return account if problem is None else Misdirected(problem)
 
     def resolve(ref: Ref) -> int | str | Misdirected:
-        if ref in _SINGLES:
+        if not isinstance(ref, LotAccount):
             kind = _SINGLES[ref]
             return checked(
                 resolver.single(kind), required_account_type(kind, None), f"the {kind.value} mapping"
             )
-        lot = context.lots[int(ref[1])]
+        lot = context.lots[ref.lot_id]
         if lot.deferred_account_id is not None:
             return lot.deferred_account_id  # fixed when it was first posted
         agreement_type = context.lot_type(lot.id)
@@ -193,30 +195,9 @@ def _post(session: Session, batch: JournalBatch) -> JournalBatch:
         session.flush()
         return batch
     resolve = _account_resolver(MappingResolver.load(session), context)
-
-    missing: set[str] = set()
-    misdirected: set[str] = set()
-    resolved: list[tuple[DraftEntry, list[tuple[int, JournalLineAmounts]]]] = []
-    for draft in drafts:
-        if draft.total_debit != draft.total_credit:
-            raise UnbalancedEntry(f"{draft.source_type} {draft.source_id} does not balance")
-        lines: list[tuple[int, JournalLineAmounts]] = []
-        for leg in draft.legs:
-            account = resolve(leg.ref)
-            if isinstance(account, str):
-                missing.add(account)
-            elif isinstance(account, Misdirected):
-                misdirected.add(account.problem)
-            else:
-                lines.append((account, (leg.debit, leg.credit)))
-        resolved.append((draft, lines))
-    if missing or misdirected:
+    resolved, problems = _resolved(drafts, resolve)
+    if problems:
         batch.status = BatchStatus.FAILED
-        problems = []
-        if missing:
-            problems.append("Missing GL mappings: " + "; ".join(sorted(missing)))
-        if misdirected:
-            problems.append("GL mappings to the wrong type of account: " + "; ".join(sorted(misdirected)))
         batch.error = ". ".join(problems)
         session.flush()
         return batch
@@ -245,24 +226,7 @@ def _post(session: Session, batch: JournalBatch) -> JournalBatch:
             total_credit += credit
     if total_debit != total_credit:
         raise UnbalancedEntry(f"batch {batch.identifier} does not balance")
-
-    for source_type, (model, column) in _SOURCE_TABLES.items():
-        ids = [d.source_id for d in drafts if d.source_type == source_type]
-        for start in range(0, len(ids), 900):
-            chunk = ids[start : start + 900]
-            session.execute(
-                update(model)
-                .where(model.id.in_(chunk), column.is_(None))
-                .values({column.key: batch.id})
-                .execution_options(synchronize_session=False)
-            )
-    # A lot's deferred account is fixed the first time it is posted.
-    for ref_lot in {int(leg.ref[1]) for d in drafts for leg in d.legs if leg.ref[0] == "LOT"}:
-        lot = context.lots[ref_lot]
-        if lot.deferred_account_id is None:
-            account = resolve(("LOT", ref_lot))
-            if isinstance(account, int):  # always: every mapping resolved above
-                lot.deferred_account_id = account
+    _hold_sources(session, batch, drafts, context, resolve)
     batch.status = BatchStatus.POSTED
     batch.error = None
     batch.posted_at = utcnow()
@@ -270,3 +234,61 @@ def _post(session: Session, batch: JournalBatch) -> JournalBatch:
     batch.total_credit = total_credit
     session.flush()
     return batch
+
+
+Resolved = list[tuple[DraftEntry, list[tuple[int, JournalLineAmounts]]]]
+
+
+def _resolved(
+    drafts: list[DraftEntry], resolve: Callable[[Ref], int | str | Misdirected]
+) -> tuple[Resolved, list[str]]:
+    """Each draft with its lines on resolved accounts, and the problems that fail the
+    batch (every missing or misdirected mapping, named once)."""
+    missing: set[str] = set()
+    misdirected: set[str] = set()
+    resolved: Resolved = []
+    for draft in drafts:
+        if draft.total_debit != draft.total_credit:
+            raise UnbalancedEntry(f"{draft.source_type} {draft.source_id} does not balance")
+        lines: list[tuple[int, JournalLineAmounts]] = []
+        for leg in draft.legs:
+            account = resolve(leg.ref)
+            if isinstance(account, str):
+                missing.add(account)
+            elif isinstance(account, Misdirected):
+                misdirected.add(account.problem)
+            else:
+                lines.append((account, (leg.debit, leg.credit)))
+        resolved.append((draft, lines))
+    problems = []
+    if missing:
+        problems.append("Missing GL mappings: " + "; ".join(sorted(missing)))
+    if misdirected:
+        problems.append("GL mappings to the wrong type of account: " + "; ".join(sorted(misdirected)))
+    return resolved, problems
+
+
+def _hold_sources(
+    session: Session,
+    batch: JournalBatch,
+    drafts: list[DraftEntry],
+    context: Context,
+    resolve: Callable[[Ref], int | str | Misdirected],
+) -> None:
+    """Mark every source as held by the batch, and fix each lot's deferred account."""
+    for source_type, (model, column) in _SOURCE_TABLES.items():
+        ids = [d.source_id for d in drafts if d.source_type == source_type]
+        for chunk in chunks(ids):
+            session.execute(
+                update(model)
+                .where(model.id.in_(chunk), column.is_(None))
+                .values({column.key: batch.id})
+                .execution_options(synchronize_session=False)
+            )
+    # A lot's deferred account is fixed the first time it is posted.
+    for ref_lot in {leg.ref.lot_id for d in drafts for leg in d.legs if isinstance(leg.ref, LotAccount)}:
+        lot = context.lots[ref_lot]
+        if lot.deferred_account_id is None:
+            account = resolve(lot_ref(ref_lot))
+            if isinstance(account, int):  # always: every mapping resolved above
+                lot.deferred_account_id = account

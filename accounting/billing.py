@@ -235,3 +235,9 @@ def _line(
         "time_entry_id": time_entry_id,
         "created_at": utcnow(),
     }
+
+
+def scheduled_through_date(day: dt.date) -> dt.date:
+    """The daily billing run on `day` bills through the day that just ended (SPEC §3):
+    time logged today may still change before tonight."""
+    return day - dt.timedelta(days=1)

@@ -18,10 +18,10 @@ from decimal import Decimal
 from typing import Generic, Literal, TypeAlias, TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from accounting import jobs
-from accounting.agreements import rearm_alerts
+from accounting.agreements import load_agreement_type, rearm_alerts
 from accounting.errors import Conflict, InvalidInput, NotFound
 from accounting.lots import lock_agreement
 from accounting.money import HUNDRED
@@ -56,6 +56,11 @@ class Changed(Generic[M]):
         self.changes[name] = {"old": _plain(old), "new": _plain(new)}
         return True
 
+    def set(self, name: str, attribute: str, new: object) -> None:
+        """Give the row's attribute its new value, noting the change (for the audit)."""
+        if self.note(name, getattr(self.row, attribute), new):
+            setattr(self.row, attribute, new)
+
 
 def _plain(value: object) -> object:
     """JSON-friendly: decimals and dates as strings, lists as lists."""
@@ -70,6 +75,16 @@ def _required(value: T | None, name: str) -> T:
     if value is None:
         raise InvalidInput(f"{name} cannot be cleared")
     return value
+
+
+def _threshold(value: Decimal | None) -> Decimal | None:
+    if value is not None:
+        check_amount(value, "lowBalanceThreshold", allow_zero=True)
+    return value
+
+
+def _new_name(name: str | None) -> str:
+    return require_text(_required(name, "name"), "name")
 
 
 # --- agreements -------------------------------------------------------------------------
@@ -96,23 +111,15 @@ def update_agreement(
         raise NotFound("agreement", agreement_id)
     result = Changed(agreement)
     if name is not UNCHANGED:
-        new_name = require_text(_required(name, "name"), "name")
-        if result.note("name", agreement.name, new_name):
-            agreement.name = new_name
+        result.set("name", "name", _new_name(name))
     if end_date is not UNCHANGED:
         if end_date is not None and end_date < agreement.start_date:
             raise InvalidInput(f"endDate {end_date} is before startDate {agreement.start_date}")
-        if result.note("endDate", agreement.end_date, end_date):
-            agreement.end_date = end_date
-    if allow_overruns is not UNCHANGED and result.note(
-        "allowOverruns", agreement.allow_overruns, allow_overruns
-    ):
-        agreement.allow_overruns = allow_overruns
+        result.set("endDate", "end_date", end_date)
+    if allow_overruns is not UNCHANGED:
+        result.set("allowOverruns", "allow_overruns", allow_overruns)
     if low_balance_threshold is not UNCHANGED:
-        if low_balance_threshold is not None:
-            check_amount(low_balance_threshold, "lowBalanceThreshold", allow_zero=True)
-        if result.note("lowBalanceThreshold", agreement.low_balance_threshold, low_balance_threshold):
-            agreement.low_balance_threshold = low_balance_threshold
+        result.set("lowBalanceThreshold", "low_balance_threshold", _threshold(low_balance_threshold))
     if notify_emails is not UNCHANGED:
         emails = check_emails(list(notify_emails or ()), "notifyEmails")
         if result.note("notifyEmails", list(agreement.notify_emails), emails):
@@ -146,60 +153,26 @@ def update_agreement_type(
     re-evaluate the alerts of every ACTIVE agreement of the type. null clears
     expireAfterMonths, the thresholds and the exclusions.
     """
-    agreement_type = session.scalars(
-        select(AgreementType)
-        .where(AgreementType.id == agreement_type_id)
-        .options(
-            selectinload(AgreementType.excluded_work_types), selectinload(AgreementType.excluded_work_roles)
-        )
-    ).first()
-    if agreement_type is None:
-        raise NotFound("agreement type", agreement_type_id)
+    agreement_type = load_agreement_type(session, agreement_type_id)
     result = Changed(agreement_type)
     if name is not UNCHANGED:
-        new_name = require_text(_required(name, "name"), "name")
-        taken = session.scalar(
-            select(AgreementType.id).where(
-                AgreementType.name == new_name, AgreementType.id != agreement_type.id
-            )
-        )
-        if taken is not None:
-            raise Conflict(f"an agreement type named {new_name} exists")
-        if result.note("name", agreement_type.name, new_name):
-            agreement_type.name = new_name
+        result.set("name", "name", _unique_type_name(session, _new_name(name), agreement_type.id))
     if allow_overruns is not UNCHANGED:
-        overruns = _required(allow_overruns, "allowOverruns")
-        if result.note("allowOverruns", agreement_type.allow_overruns, overruns):
-            agreement_type.allow_overruns = overruns
+        result.set("allowOverruns", "allow_overruns", _required(allow_overruns, "allowOverruns"))
     if expire_after_months is not UNCHANGED:
         if expire_after_months is not None and not 0 < expire_after_months <= 1200:
             raise InvalidInput("expireAfterMonths must be between 1 and 1200")
-        if result.note("expireAfterMonths", agreement_type.expire_after_months, expire_after_months):
-            agreement_type.expire_after_months = expire_after_months
+        result.set("expireAfterMonths", "expire_after_months", expire_after_months)
     if low_balance_threshold is not UNCHANGED:
-        if low_balance_threshold is not None:
-            check_amount(low_balance_threshold, "lowBalanceThreshold", allow_zero=True)
-        if result.note("lowBalanceThreshold", agreement_type.low_balance_threshold, low_balance_threshold):
-            agreement_type.low_balance_threshold = low_balance_threshold
+        result.set("lowBalanceThreshold", "low_balance_threshold", _threshold(low_balance_threshold))
     if low_balance_percent is not UNCHANGED:
         if low_balance_percent is not None:
             check_amount(low_balance_percent, "lowBalancePercent", allow_zero=True, maximum=HUNDRED)
-        if result.note("lowBalancePercent", agreement_type.low_balance_percent, low_balance_percent):
-            agreement_type.low_balance_percent = low_balance_percent
+        result.set("lowBalancePercent", "low_balance_percent", low_balance_percent)
     if excluded_work_type_ids is not UNCHANGED:
-        work_types = [
-            get(session, WorkType, i, kind="work type") for i in sorted(set(excluded_work_type_ids or ()))
-        ]
-        old_ids = [w.id for w in agreement_type.excluded_work_types]
-        if result.note("excludedWorkTypeIds", old_ids, [w.id for w in work_types]):
-            agreement_type.excluded_work_types = work_types
+        _exclude(session, result, "excludedWorkTypeIds", WorkType, excluded_work_type_ids)
     if excluded_work_role_ids is not UNCHANGED:
-        work_roles = [
-            get(session, WorkRole, i, kind="work role") for i in sorted(set(excluded_work_role_ids or ()))
-        ]
-        old_ids = [r.id for r in agreement_type.excluded_work_roles]
-        if result.note("excludedWorkRoleIds", old_ids, [r.id for r in work_roles]):
-            agreement_type.excluded_work_roles = work_roles
+        _exclude(session, result, "excludedWorkRoleIds", WorkRole, excluded_work_role_ids)
     session.flush()
     if {"lowBalanceThreshold", "lowBalancePercent"} & result.changes.keys():
         # Each evaluation locks its agreement, re-arms or raises: one job per agreement.
@@ -210,6 +183,37 @@ def update_agreement_type(
         ):
             jobs.enqueue(session, jobs.EVALUATE_BALANCE, agreement_id=agreement_id)
     return result
+
+
+def _unique_type_name(session: Session, name: str, agreement_type_id: int) -> str:
+    taken = session.scalar(
+        select(AgreementType.id).where(AgreementType.name == name, AgreementType.id != agreement_type_id)
+    )
+    if taken is not None:
+        raise Conflict(f"an agreement type named {name} exists")
+    return name
+
+
+# Which relation of AgreementType holds each kind of exclusion, and its name in errors.
+_EXCLUSIONS: dict[type[WorkType | WorkRole], tuple[str, str]] = {
+    WorkType: ("excluded_work_types", "work type"),
+    WorkRole: ("excluded_work_roles", "work role"),
+}
+
+
+def _exclude(
+    session: Session,
+    result: Changed[AgreementType],
+    name: str,
+    model: type[WorkType | WorkRole],
+    ids: Sequence[int] | None,
+) -> None:
+    """Replace the type's excluded work types (or roles); null clears them."""
+    attribute, kind = _EXCLUSIONS[model]
+    rows = [get(session, model, i, kind=kind) for i in sorted(set(ids or ()))]
+    old_ids = [row.id for row in getattr(result.row, attribute)]
+    if result.note(name, old_ids, [row.id for row in rows]):
+        setattr(result.row, attribute, rows)
 
 
 # --- companies --------------------------------------------------------------------------
@@ -229,12 +233,9 @@ def update_company(
         raise NotFound("company", company_id)
     result = Changed(company)
     if name is not UNCHANGED:
-        new_name = require_text(_required(name, "name"), "name")
-        if result.note("name", company.name, new_name):
-            company.name = new_name
+        result.set("name", "name", _new_name(name))
     if billing_email is not UNCHANGED:
         email = None if billing_email is None else check_email(billing_email, "billingEmail")
-        if result.note("billingEmail", company.billing_email, email):
-            company.billing_email = email
+        result.set("billingEmail", "billing_email", email)
     session.flush()
     return result

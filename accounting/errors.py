@@ -31,14 +31,6 @@ class Conflict(DomainError):
     code = "CONFLICT"
 
 
-class MappingMissing(DomainError):
-    code = "MAPPING_MISSING"
-
-    def __init__(self, missing: list[str]) -> None:
-        super().__init__("missing GL mapping: " + "; ".join(missing))
-        self.missing = missing
-
-
 class Forbidden(DomainError):
     code = "FORBIDDEN"
 

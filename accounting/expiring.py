@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -12,7 +13,8 @@ from sqlalchemy.orm import Session
 from accounting import jobs
 from accounting.cycles import allowance_lot_ends, carry_over, renews
 from accounting.money import ZERO
-from models import Agreement, AgreementType, Lot, Notification
+from accounting.records import chunks
+from models import Agreement, AgreementType, Allowance, Lot, Notification
 from models.enums import AgreementStatus, NotificationKind
 
 
@@ -30,6 +32,46 @@ def check_expiring(
     that roll over are not about to expire (they warn before their own, final expiry,
     unless the lot has warned already: once per lot).
     """
+    candidates = _candidates(session, today=today, agreement_ids=agreement_ids)
+    if not candidates:
+        return []
+    warned: set[str] = set()
+    for keys in chunks(expiring_key(lot.id) for lot, _ in candidates):
+        warned.update(
+            session.scalars(select(Notification.dedupe_key).where(Notification.dedupe_key.in_(keys)))
+        )
+    ending = allowance_lot_ends(session, [lot.id for lot, _ in candidates])
+    raised: list[Notification] = []
+    for lot, agreement in candidates:
+        key = expiring_key(lot.id)
+        if key in warned or lot.expires_on is None:
+            continue
+        units = _units_expiring(lot, agreement, ending.get(lot.id))
+        if units <= ZERO:
+            continue
+        notification = Notification(
+            agreement_id=agreement.id,
+            kind=NotificationKind.EXPIRING,
+            units_remaining=lot.units_remaining,
+            dedupe_key=key,
+            lot_id=lot.id,
+            units=units,
+            expires_on=lot.expires_on,
+        )
+        try:
+            with session.begin_nested():
+                session.add(notification)
+        except IntegrityError:
+            continue  # a concurrent check raised it first
+        jobs.enqueue(session, jobs.DELIVER_NOTIFICATION, notification_id=notification.id)
+        raised.append(notification)
+    return raised
+
+
+def _candidates(
+    session: Session, *, today: dt.date, agreement_ids: Collection[int] | None
+) -> list[tuple[Lot, Agreement]]:
+    """Lots with units left, in effect today, expiring within their type's warning days."""
     horizon = session.scalar(
         select(AgreementType.expiry_warning_days)
         .order_by(AgreementType.expiry_warning_days.desc().nulls_last())
@@ -56,50 +98,20 @@ def check_expiring(
         if not agreement_ids:
             return []
         stmt = stmt.where(Lot.agreement_id.in_(sorted(agreement_ids)))
-    candidates = [
+    return [
         (lot, agreement)
         for lot, agreement, days in session.execute(stmt)
         if lot.expires_on is not None and lot.expires_on <= today + dt.timedelta(days=days or 0)
     ]
-    if not candidates:
-        return []
-    warned = set(
-        session.scalars(
-            select(Notification.dedupe_key).where(
-                Notification.dedupe_key.in_([expiring_key(lot.id) for lot, _ in candidates])
-            )
-        )
-    )
-    ending = allowance_lot_ends(session, [lot.id for lot, _ in candidates])
-    raised: list[Notification] = []
-    for lot, agreement in candidates:
-        key = expiring_key(lot.id)
-        if key in warned or lot.expires_on is None:
-            continue
-        units = lot.units_remaining
-        allowance = ending.get(lot.id)
-        if (
-            allowance is not None
-            and lot.expires_on == allowance.next_renewal
-            and renews(agreement, lot.expires_on)
-        ):
-            units -= carry_over(allowance, units)
-        if units <= ZERO:
-            continue
-        notification = Notification(
-            agreement_id=agreement.id,
-            kind=NotificationKind.EXPIRING,
-            units_remaining=lot.units_remaining,
-            dedupe_key=key,
-            lot_id=lot.id,
-            units=units,
-            expires_on=lot.expires_on,
-        )
-        try:
-            with session.begin_nested():
-                session.add(notification)
-        except IntegrityError:
-            continue  # a concurrent check raised it first
-        jobs.enqueue(session, jobs.DELIVER_NOTIFICATION, notification_id=notification.id)
-        raised.append(notification)
-    return raised
+
+
+def _units_expiring(lot: Lot, agreement: Agreement, allowance: Allowance | None) -> Decimal:
+    """The lot's units left, less what a current allowance's rollover will carry."""
+    units = lot.units_remaining
+    if (
+        allowance is not None
+        and lot.expires_on == allowance.next_renewal
+        and renews(agreement, lot.expires_on)
+    ):
+        units -= carry_over(allowance, units)
+    return units

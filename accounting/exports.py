@@ -20,7 +20,7 @@ import json
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from accounting.errors import InvalidInput, NotFound
 from accounting.posting import ADJUSTMENT, INVOICE, LOT_EXPIRY, REVERSAL
+from accounting.records import chunks
 from models import (
     Adjustment,
     Agreement,
@@ -209,12 +210,6 @@ def _lines(session: Session, batch_id: int) -> tuple[JournalBatch, list[ExportLi
     ]
 
 
-def _chunks(ids: Iterable[int], size: int = 900) -> Iterator[list[int]]:
-    ordered = sorted(set(ids))
-    for start in range(0, len(ordered), size):
-        yield ordered[start : start + size]
-
-
 def _customers(session: Session, entries: set[JournalEntry]) -> dict[int, Company]:
     """The company each entry's source belongs to, by entry id, in a few queries."""
     by_source: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
@@ -239,7 +234,7 @@ def _customers(session: Session, entries: set[JournalEntry]) -> dict[int, Compan
         if source_type not in lookups:
             continue
         key, company, joins = lookups[source_type]
-        for ids in _chunks(sources):
+        for ids in chunks(sorted(set(sources))):
             query = select(key, company)
             for target, on in joins:
                 query = query.join(target, on)
@@ -247,7 +242,7 @@ def _customers(session: Session, entries: set[JournalEntry]) -> dict[int, Compan
                 for entry_id in sources[source_id]:
                     company_of_entry[entry_id] = company_id
     companies: dict[int, Company] = {}
-    for ids in _chunks(company_of_entry.values()):
+    for ids in chunks(sorted(set(company_of_entry.values()))):
         companies.update({c.id: c for c in session.scalars(select(Company).where(Company.id.in_(ids)))})
     return {entry_id: companies[company_id] for entry_id, company_id in company_of_entry.items()}
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from accounting import clock
 from accounting.agreements import lots_selected_on
 from accounting.money import CENT, ZERO, paid_value
-from accounting.posting import load_context, pending_drafts, unbilled_draws
+from accounting.posting import LotAccount, load_context, pending_drafts, unbilled_draws
 from models import Agreement, AgreementType, GLAccount, JournalEntry, JournalLine, Lot
 
 
@@ -117,7 +117,10 @@ def deferred_revenue_reconciliation(session: Session, *, today: dt.date | None =
     unposted = ZERO
     for draft in drafts:
         for leg in draft.legs:
-            if leg.ref[0] == "LOT" and context.lot_type(int(leg.ref[1])).reverse_revenue_when_applied:
+            if (
+                isinstance(leg.ref, LotAccount)
+                and context.lot_type(leg.ref.lot_id).reverse_revenue_when_applied
+            ):
                 unposted += leg.credit - leg.debit
     for movement in draws:
         if context.lot_type(movement.lot_id).reverse_revenue_when_applied:

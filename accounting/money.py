@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -50,11 +50,3 @@ def percent(part: Decimal, whole: Decimal) -> Decimal | None:
     if whole == 0:
         return None
     return round_money(part / whole * HUNDRED)
-
-
-def is_exact_hundredths(value: Decimal) -> bool:
-    """True for a finite Decimal with at most two decimal places."""
-    try:
-        return value.is_finite() and value == value.quantize(CENT)
-    except InvalidOperation:
-        return False

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from accounting.money import ZERO
 from accounting.periods import closed_through, posting_date
+from accounting.records import chunks
 from models import (
     Addition,
     Adjustment,
@@ -33,21 +34,41 @@ from models import (
 )
 from models.enums import InvoiceKind, MovementKind
 
-AR = ("AR",)
-SERVICE_REVENUE = ("SERVICE_REVENUE",)
-BREAKAGE = ("BREAKAGE",)
-
 INVOICE = "INVOICE"
 ADJUSTMENT = "ADJUSTMENT"
 LOT_EXPIRY = "LOT_EXPIRY"
 REVERSAL = "TIME_ENTRY_REVERSAL"
 SOURCE_ORDER = {INVOICE: 0, ADJUSTMENT: 1, LOT_EXPIRY: 2, REVERSAL: 3}
 
-Ref = tuple[str, ...] | tuple[str, int]
+
+@dataclass(frozen=True)
+class Single:
+    """One of the installation's single accounts, resolved through its mapping."""
+
+    name: str
 
 
-def lot_ref(lot_id: int) -> Ref:
-    return ("LOT", lot_id)
+@dataclass(frozen=True)
+class LotAccount:
+    """A lot's deferred account: fixed when first posted, else resolved from its
+    agreement type (and product category)."""
+
+    lot_id: int
+    name: ClassVar[str] = "LOT"
+
+
+Ref = Single | LotAccount
+
+AR = Single("AR")
+SERVICE_REVENUE = Single("SERVICE_REVENUE")
+BREAKAGE = Single("BREAKAGE")
+
+# Value per lot id.
+ByLot = dict[int, Decimal]
+
+
+def lot_ref(lot_id: int) -> LotAccount:
+    return LotAccount(lot_id)
 
 
 @dataclass
@@ -74,6 +95,12 @@ class DraftEntry:
     def credit(self, ref: Ref, amount: Decimal) -> None:
         self.debit(ref, -amount)
 
+    def release(self, by_lot: ByLot, to: Single) -> None:
+        """Debit each lot its value, credit the total to one account."""
+        for lot_id, value in sorted(by_lot.items()):
+            self.debit(lot_ref(lot_id), value)
+        self.credit(to, sum(by_lot.values(), ZERO))
+
     @property
     def total_debit(self) -> Decimal:
         return sum((leg.debit for leg in self.legs), ZERO)
@@ -98,15 +125,57 @@ class Context:
     def lot_type(self, lot_id: int) -> AgreementType:
         return self.types[self.agreements[self.lots[lot_id].agreement_id].agreement_type_id]
 
-    def reverses_revenue(self, agreement_id: int) -> bool:
+    def reverses_revenue(self, agreement_id: int | None) -> bool:
+        if agreement_id is None:
+            return False
         return self.types[self.agreements[agreement_id].agreement_type_id].reverse_revenue_when_applied
 
 
-def _by_lot(movements: Iterable[LotMovement]) -> dict[int, Decimal]:
-    totals: dict[int, Decimal] = defaultdict(lambda: ZERO)
-    for m in movements:
-        totals[m.lot_id] += m.value
-    return dict(sorted(totals.items()))
+@dataclass
+class Sources:
+    """The invoices and events no batch holds yet."""
+
+    invoices: Sequence[Invoice]
+    adjustments: Sequence[Adjustment]
+    expiries: Sequence[LotMovement]
+    reversals: Sequence[TimeEntry]
+
+
+@dataclass
+class Moved:
+    """What each source moved on the lots, summed per lot in SQL (a row per source
+    and lot, never a row per time entry: bench B3 posts a million of them)."""
+
+    usage: dict[int, ByLot]  # usage invoice: value released
+    covered: dict[int, Decimal]  # usage invoice: list value covered
+    refunded: dict[int, ByLot]  # credit memo
+    written_off: dict[int, ByLot]  # adjustment
+    restored: dict[int, ByLot]  # reversed time entry: value the lots regained
+    released: dict[int, ByLot]  # reversed time entry: value its draw had released
+
+    def lot_ids(self) -> set[int]:
+        sums = (self.usage, self.refunded, self.written_off, self.restored, self.released)
+        return {lot_id for by_source in sums for by_lot in by_source.values() for lot_id in by_lot}
+
+
+@dataclass
+class Pending:
+    """The loader's answer: the sources, what they moved, and the names the memos show."""
+
+    closed: dt.date | None
+    sources: Sources
+    moved: Moved
+    addition_of_invoice: dict[int, Addition]
+    companies: dict[int, str]
+    context: Context
+    lot_of_addition: dict[int, Lot] = field(init=False)
+
+    def __post_init__(self) -> None:
+        lots = self.context.lots.values()
+        self.lot_of_addition = {lot.addition_id: lot for lot in lots if lot.addition_id}
+
+    def dated(self, day: dt.date) -> dt.date:
+        return posting_date(day, closed=self.closed)
 
 
 def pending_drafts(
@@ -119,176 +188,214 @@ def pending_drafts(
     after the close. So a batch through a closed date takes nothing, and one through
     a later date takes the late items of the closed period too.
     """
+    pending = load_pending(session, through_date=through_date)
+    if pending is None:
+        return [], Context(lots={}, agreements={}, types={}, additions={})
+    sources = pending.sources
+    drafts = [invoice_draft(invoice, pending) for invoice in sources.invoices]
+    drafts += [adjustment_draft(adjustment, pending) for adjustment in sources.adjustments]
+    drafts += [expiry_draft(expiry, pending) for expiry in sources.expiries]
+    drafts += [reversal_draft(entry, pending) for entry in sources.reversals]
+    drafts.sort(key=DraftEntry.sort_key)
+    return drafts, pending.context
+
+
+# The loader.
+
+
+def load_pending(session: Session, *, through_date: dt.date | None) -> Pending | None:
+    """What the drafts through `through_date` are built from; None when that date is
+    inside a closed period (nothing can be posted there)."""
     closed = closed_through(session)
     if through_date is not None and closed is not None and through_date <= closed:
-        return [], Context(lots={}, agreements={}, types={}, additions={})
+        return None
+    sources = _load_sources(session, through_date)
+    moved = _load_moved(session, sources)
+    addition_of_invoice: dict[int, Addition] = {}
+    purchases = [i.id for i in sources.invoices if i.kind is InvoiceKind.PREPAID_PURCHASE]
+    for ids in chunks(purchases):
+        for addition in session.scalars(select(Addition).where(Addition.invoice_id.in_(ids))):
+            addition_of_invoice[addition.invoice_id or 0] = addition
+    context = load_context(
+        session,
+        lot_ids={m.lot_id for m in sources.expiries} | moved.lot_ids(),
+        addition_ids={a.id for a in addition_of_invoice.values()},
+        agreement_ids={i.agreement_id for i in sources.invoices if i.agreement_id}
+        | {e.agreement_id for e in sources.reversals if e.agreement_id},
+    )
+    company_ids = {i.company_id for i in sources.invoices} | {e.company_id for e in sources.reversals}
+    companies: dict[int, str] = {}
+    for ids in chunks(sorted(company_ids)):
+        for company_id, identifier in session.execute(
+            select(Company.id, Company.identifier).where(Company.id.in_(ids))
+        ):
+            companies[company_id] = identifier
+    return Pending(closed, sources, moved, addition_of_invoice, companies, context)
 
+
+def _load_sources(session: Session, through_date: dt.date | None) -> Sources:
     def upto(column: Any) -> ColumnElement[bool]:
         return column <= through_date if through_date is not None else column.is_not(None)  # type: ignore[no-any-return]
 
-    invoices = session.scalars(select(Invoice).where(Invoice.batch_id.is_(None), upto(Invoice.date))).all()
-    adjustments = session.scalars(
-        select(Adjustment).where(Adjustment.batch_id.is_(None), Adjustment.units < 0, upto(Adjustment.date))
-    ).all()
-    expiries = session.scalars(
-        select(LotMovement).where(
-            LotMovement.kind == MovementKind.EXPIRY, LotMovement.batch_id.is_(None), upto(LotMovement.date)
-        )
-    ).all()
-    reversals = session.scalars(
-        select(TimeEntry).where(
-            TimeEntry.reversed.is_(True), TimeEntry.reversal_batch_id.is_(None), upto(TimeEntry.reversed_on)
-        )
-    ).all()
+    return Sources(
+        invoices=session.scalars(select(Invoice).where(Invoice.batch_id.is_(None), upto(Invoice.date))).all(),
+        adjustments=session.scalars(
+            select(Adjustment).where(
+                Adjustment.batch_id.is_(None), Adjustment.units < 0, upto(Adjustment.date)
+            )
+        ).all(),
+        expiries=session.scalars(
+            select(LotMovement).where(
+                LotMovement.kind == MovementKind.EXPIRY,
+                LotMovement.batch_id.is_(None),
+                upto(LotMovement.date),
+            )
+        ).all(),
+        reversals=session.scalars(
+            select(TimeEntry).where(
+                TimeEntry.reversed.is_(True),
+                TimeEntry.reversal_batch_id.is_(None),
+                upto(TimeEntry.reversed_on),
+            )
+        ).all(),
+    )
 
-    usage_invoice_ids = [i.id for i in invoices if i.kind is InvoiceKind.AGREEMENT_USAGE]
-    movements: list[LotMovement] = list(expiries)
-    # A usage invoice's entry needs only the value released per lot and the list value
-    # covered: summed in SQL, so posting a month holds a row per invoice and lot, not
-    # every movement (bench B3: a million entries).
-    usage_by_invoice: dict[int, dict[int, Decimal]] = defaultdict(dict)
-    covered_by_invoice: dict[int, Decimal] = defaultdict(lambda: ZERO)
-    usage_lot_ids: set[int] = set()
-    for ids in _chunks(usage_invoice_ids):
-        for invoice_id, lot_id, value in session.execute(
-            select(TimeEntry.usage_invoice_id, LotMovement.lot_id, func.sum(LotMovement.value))
-            .join(TimeEntry, TimeEntry.id == LotMovement.time_entry_id)
-            .where(TimeEntry.usage_invoice_id.in_(ids), LotMovement.kind == MovementKind.USAGE)
-            .group_by(TimeEntry.usage_invoice_id, LotMovement.lot_id)
-        ):
-            usage_by_invoice[invoice_id or 0][lot_id] = value
-            usage_lot_ids.add(lot_id)
-        for invoice_id, covered in session.execute(
+
+def _load_moved(session: Session, sources: Sources) -> Moved:
+    usage_ids = [i.id for i in sources.invoices if i.kind is InvoiceKind.AGREEMENT_USAGE]
+    memo_ids = [i.id for i in sources.invoices if i.kind is InvoiceKind.CREDIT_MEMO]
+    reversed_ids = [e.id for e in sources.reversals]
+    covered: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    for ids in chunks(usage_ids):
+        for invoice_id, value in session.execute(
             select(TimeEntry.usage_invoice_id, func.sum(TimeEntry.covered_value))
             .where(TimeEntry.usage_invoice_id.in_(ids))
             .group_by(TimeEntry.usage_invoice_id)
         ):
-            covered_by_invoice[invoice_id or 0] += covered
-    refunds: dict[int, list[LotMovement]] = defaultdict(list)
-    for ids in _chunks([i.id for i in invoices if i.kind is InvoiceKind.CREDIT_MEMO]):
-        for m in session.scalars(select(LotMovement).where(LotMovement.invoice_id.in_(ids))):
-            refunds[m.invoice_id or 0].append(m)
-            movements.append(m)
-    write_offs: dict[int, list[LotMovement]] = defaultdict(list)
-    for ids in _chunks([a.id for a in adjustments]):
-        for m in session.scalars(select(LotMovement).where(LotMovement.adjustment_id.in_(ids))):
-            write_offs[m.adjustment_id or 0].append(m)
-            movements.append(m)
-    reversal_moves: dict[int, list[LotMovement]] = defaultdict(list)
-    for ids in _chunks([e.id for e in reversals]):
-        for m in session.scalars(
-            select(LotMovement).where(
-                LotMovement.time_entry_id.in_(ids),
-                LotMovement.kind.in_([MovementKind.USAGE, MovementKind.REVERSAL]),
-            )
-        ):
-            reversal_moves[m.time_entry_id or 0].append(m)
-            movements.append(m)
-    additions: dict[int, Addition] = {}
-    for ids in _chunks([i.id for i in invoices if i.kind is InvoiceKind.PREPAID_PURCHASE]):
-        for a in session.scalars(select(Addition).where(Addition.invoice_id.in_(ids))):
-            additions[a.invoice_id or 0] = a
-
-    context = load_context(
-        session,
-        lot_ids={m.lot_id for m in movements} | usage_lot_ids,
-        addition_ids={a.id for a in additions.values()},
-        agreement_ids={i.agreement_id for i in invoices if i.agreement_id}
-        | {e.agreement_id for e in reversals if e.agreement_id},
+            covered[invoice_id or 0] += value
+    usage = LotMovement.kind == MovementKind.USAGE
+    return Moved(
+        usage=_sums_by_lot(session, TimeEntry.usage_invoice_id, usage_ids, usage),
+        covered=covered,
+        refunded=_sums_by_lot(session, LotMovement.invoice_id, memo_ids),
+        written_off=_sums_by_lot(session, LotMovement.adjustment_id, [a.id for a in sources.adjustments]),
+        restored=_sums_by_lot(
+            session, LotMovement.time_entry_id, reversed_ids, LotMovement.kind == MovementKind.REVERSAL
+        ),
+        released=_sums_by_lot(session, LotMovement.time_entry_id, reversed_ids, usage),
     )
-    lots_by_addition = {lot.addition_id: lot for lot in context.lots.values() if lot.addition_id}
-    companies = {
-        c.id: c.identifier
-        for c in session.scalars(
-            select(Company).where(
-                Company.id.in_({i.company_id for i in invoices} | {e.company_id for e in reversals})
-            )
-        )
-    }
 
-    drafts: list[DraftEntry] = []
-    for invoice in invoices:
-        memo = (
-            f"{invoice.kind.value} invoice {invoice.number} {companies.get(invoice.company_id, '')}".strip()
-        )
-        draft = DraftEntry(INVOICE, invoice.id, posting_date(invoice.date, closed=closed), memo)
-        if invoice.kind is InvoiceKind.PREPAID_PURCHASE:
-            lot = lots_by_addition[additions[invoice.id].id]
-            draft.debit(AR, invoice.total)
-            draft.credit(lot_ref(lot.id), invoice.total)
-        elif invoice.kind is InvoiceKind.AGREEMENT_USAGE:
-            # A usage invoice always belongs to an agreement.
-            if invoice.agreement_id is not None and context.reverses_revenue(invoice.agreement_id):
-                released = dict(sorted(usage_by_invoice[invoice.id].items()))
-                for lot_id, value in released.items():
-                    draft.debit(lot_ref(lot_id), value)
-                draft.credit(SERVICE_REVENUE, sum(released.values(), ZERO))
-            else:
-                # Revenue was recognised at purchase: list value in and out of service revenue.
-                covered = covered_by_invoice[invoice.id]
-                draft.credit(SERVICE_REVENUE, covered)
-                draft.debit(SERVICE_REVENUE, covered)
-        elif invoice.kind is InvoiceKind.STANDARD:
-            draft.debit(AR, invoice.total)
-            draft.credit(SERVICE_REVENUE, invoice.total)
-        else:
-            refunded = _by_lot(refunds[invoice.id])
-            for lot_id, value in refunded.items():
-                draft.debit(lot_ref(lot_id), value)
-            draft.credit(AR, sum(refunded.values(), ZERO))
-        drafts.append(draft)
 
-    for adjustment in adjustments:
-        draft = DraftEntry(
-            ADJUSTMENT,
-            adjustment.id,
-            posting_date(adjustment.date, closed=closed),
-            f"Write-off: {adjustment.reason}"[:500],
+def _sums_by_lot(
+    session: Session,
+    source: InstrumentedAttribute[int | None],
+    ids: Iterable[int],
+    *criteria: ColumnElement[bool],
+) -> dict[int, ByLot]:
+    """The value of the lot movements of each source id, per lot; `source` is a column
+    of lot_movements, or time_entries.usage_invoice_id (through each movement's entry)."""
+    sums: dict[int, ByLot] = defaultdict(dict)
+    for chunk in chunks(ids):
+        stmt = (
+            select(source, LotMovement.lot_id, func.sum(LotMovement.value))
+            .select_from(LotMovement)
+            .where(source.in_(chunk), *criteria)
+            .group_by(source, LotMovement.lot_id)
         )
-        written = _by_lot(write_offs[adjustment.id])
-        for lot_id, value in written.items():
-            draft.debit(lot_ref(lot_id), value)
-        draft.credit(BREAKAGE, sum(written.values(), ZERO))
-        drafts.append(draft)
+        if source.class_ is TimeEntry:
+            stmt = stmt.join(TimeEntry, TimeEntry.id == LotMovement.time_entry_id)
+        for source_id, lot_id, value in session.execute(stmt):
+            sums[source_id or 0][lot_id] = value
+    return sums
 
-    for expiry in expiries:
-        draft = DraftEntry(
-            LOT_EXPIRY,
-            expiry.id,
-            posting_date(expiry.date, closed=closed),
-            f"Expiry of {expiry.units} units of lot {expiry.lot_id}",
-        )
-        draft.debit(lot_ref(expiry.lot_id), expiry.value)
-        draft.credit(BREAKAGE, expiry.value)
-        drafts.append(draft)
 
-    for entry in reversals:
-        memo = f"Reversal of time entry {entry.id} {companies.get(entry.company_id, '')}".strip()
-        draft = DraftEntry(
-            REVERSAL, entry.id, posting_date(entry.reversed_on or entry.date, closed=closed), memo
-        )
-        moves = reversal_moves[entry.id]
-        restored = _by_lot(m for m in moves if m.kind is MovementKind.REVERSAL)
-        released = _by_lot(m for m in moves if m.kind is MovementKind.USAGE)
-        reverses = entry.agreement_id is not None and context.reverses_revenue(entry.agreement_id)
-        if reverses:
-            # Invoiced: the usage entry released `released`; give back what the lots regained.
-            # Not invoiced: the draw was never posted; post only what rounding changed.
-            invoiced = entry.usage_invoice_id is not None
-            for lot_id in sorted(set(restored) | set(released)):
-                change = restored.get(lot_id, ZERO) - (ZERO if invoiced else released.get(lot_id, ZERO))
-                draft.credit(lot_ref(lot_id), change)
-                draft.debit(SERVICE_REVENUE, change)
-        elif entry.usage_invoice_id is not None:
-            draft.debit(SERVICE_REVENUE, entry.covered_value)
-            draft.credit(SERVICE_REVENUE, entry.covered_value)
-        if entry.standard_invoice_id is not None:
-            draft.debit(SERVICE_REVENUE, entry.amount_billable)
-            draft.credit(AR, entry.amount_billable)
-        drafts.append(draft)
+# One function per posting rule (SPEC §4).
 
-    drafts.sort(key=DraftEntry.sort_key)
-    return drafts, context
+
+def invoice_draft(invoice: Invoice, pending: Pending) -> DraftEntry:
+    company = pending.companies.get(invoice.company_id, "")
+    memo = f"{invoice.kind.value} invoice {invoice.number} {company}".strip()
+    draft = DraftEntry(INVOICE, invoice.id, pending.dated(invoice.date), memo)
+    _INVOICE_RULES[invoice.kind](draft, invoice, pending)
+    return draft
+
+
+def _prepaid_purchase(draft: DraftEntry, invoice: Invoice, pending: Pending) -> None:
+    """A block bought: receivable against the new lot's deferred account."""
+    lot = pending.lot_of_addition[pending.addition_of_invoice[invoice.id].id]
+    draft.debit(AR, invoice.total)
+    draft.credit(lot_ref(lot.id), invoice.total)
+
+
+def _agreement_usage(draft: DraftEntry, invoice: Invoice, pending: Pending) -> None:
+    """Time covered by an agreement: the value each lot released becomes service revenue;
+    where revenue was recognised at purchase, the list value goes in and out of it."""
+    if pending.context.reverses_revenue(invoice.agreement_id):
+        draft.release(pending.moved.usage[invoice.id], to=SERVICE_REVENUE)
+    else:
+        covered = pending.moved.covered[invoice.id]
+        draft.credit(SERVICE_REVENUE, covered)
+        draft.debit(SERVICE_REVENUE, covered)
+
+
+def _standard(draft: DraftEntry, invoice: Invoice, pending: Pending) -> None:
+    """Time no agreement covered: billed as service revenue."""
+    draft.debit(AR, invoice.total)
+    draft.credit(SERVICE_REVENUE, invoice.total)
+
+
+def _credit_memo(draft: DraftEntry, invoice: Invoice, pending: Pending) -> None:
+    """Unused prepaid value refunded: out of each lot, against the receivable."""
+    draft.release(pending.moved.refunded[invoice.id], to=AR)
+
+
+_INVOICE_RULES: dict[InvoiceKind, Callable[[DraftEntry, Invoice, Pending], None]] = {
+    InvoiceKind.PREPAID_PURCHASE: _prepaid_purchase,
+    InvoiceKind.AGREEMENT_USAGE: _agreement_usage,
+    InvoiceKind.STANDARD: _standard,
+    InvoiceKind.CREDIT_MEMO: _credit_memo,
+}
+
+
+def adjustment_draft(adjustment: Adjustment, pending: Pending) -> DraftEntry:
+    """A write-off: the value of the units written off, from each lot to breakage."""
+    memo = f"Write-off: {adjustment.reason}"[:500]
+    draft = DraftEntry(ADJUSTMENT, adjustment.id, pending.dated(adjustment.date), memo)
+    draft.release(pending.moved.written_off[adjustment.id], to=BREAKAGE)
+    return draft
+
+
+def expiry_draft(expiry: LotMovement, pending: Pending) -> DraftEntry:
+    """An expired block: its remaining value from the lot to breakage."""
+    memo = f"Expiry of {expiry.units} units of lot {expiry.lot_id}"
+    draft = DraftEntry(LOT_EXPIRY, expiry.id, pending.dated(expiry.date), memo)
+    draft.debit(lot_ref(expiry.lot_id), expiry.value)
+    draft.credit(BREAKAGE, expiry.value)
+    return draft
+
+
+def reversal_draft(entry: TimeEntry, pending: Pending) -> DraftEntry:
+    """A reversed time entry: undo what its usage and standard invoices posted."""
+    company = pending.companies.get(entry.company_id, "")
+    memo = f"Reversal of time entry {entry.id} {company}".strip()
+    draft = DraftEntry(REVERSAL, entry.id, pending.dated(entry.reversed_on or entry.date), memo)
+    if pending.context.reverses_revenue(entry.agreement_id):
+        # Invoiced: the usage entry released `released`; give back what the lots regained.
+        # Not invoiced: the draw was never posted; post only what rounding changed.
+        restored = pending.moved.restored.get(entry.id, {})
+        released = pending.moved.released.get(entry.id, {})
+        invoiced = entry.usage_invoice_id is not None
+        for lot_id in sorted(set(restored) | set(released)):
+            change = restored.get(lot_id, ZERO) - (ZERO if invoiced else released.get(lot_id, ZERO))
+            draft.credit(lot_ref(lot_id), change)
+            draft.debit(SERVICE_REVENUE, change)
+    elif entry.usage_invoice_id is not None:
+        draft.debit(SERVICE_REVENUE, entry.covered_value)
+        draft.credit(SERVICE_REVENUE, entry.covered_value)
+    if entry.standard_invoice_id is not None:
+        draft.debit(SERVICE_REVENUE, entry.amount_billable)
+        draft.credit(AR, entry.amount_billable)
+    return draft
 
 
 def load_context(
@@ -299,13 +406,13 @@ def load_context(
     agreement_ids: Collection[int] = (),
 ) -> Context:
     lots: dict[int, Lot] = {}
-    for ids in _chunks(sorted(lot_ids)):
+    for ids in chunks(sorted(lot_ids)):
         lots.update({lot.id: lot for lot in session.scalars(select(Lot).where(Lot.id.in_(ids)))})
-    for ids in _chunks(sorted(addition_ids)):
+    for ids in chunks(sorted(addition_ids)):
         lots.update({lot.id: lot for lot in session.scalars(select(Lot).where(Lot.addition_id.in_(ids)))})
     agreement_ids = set(agreement_ids) | {lot.agreement_id for lot in lots.values()}
     agreements: dict[int, Agreement] = {}
-    for ids in _chunks(sorted(agreement_ids)):
+    for ids in chunks(sorted(agreement_ids)):
         agreements.update({a.id: a for a in session.scalars(select(Agreement).where(Agreement.id.in_(ids)))})
     types = {
         t.id: t
@@ -317,7 +424,7 @@ def load_context(
     }
     addition_ids = set(addition_ids) | {lot.addition_id for lot in lots.values() if lot.addition_id}
     additions: dict[int, Addition] = {}
-    for ids in _chunks(sorted(addition_ids)):
+    for ids in chunks(sorted(addition_ids)):
         additions.update({a.id: a for a in session.scalars(select(Addition).where(Addition.id.in_(ids)))})
     return Context(lots=lots, agreements=agreements, types=types, additions=additions)
 
@@ -337,8 +444,3 @@ def unbilled_draws(session: Session, *, through_date: dt.date | None = None) -> 
     if through_date is not None:
         stmt = stmt.where(LotMovement.date <= through_date)
     return list(session.scalars(stmt))
-
-
-def _chunks(ids: list[int], size: int = 900) -> Iterable[list[int]]:
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]

@@ -1,10 +1,11 @@
-"""Loading rows by id with the contract's NOT_FOUND, and gap-free counters."""
+"""Loading rows by id with the contract's NOT_FOUND, ids in chunks, and gap-free counters."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -12,6 +13,10 @@ from accounting.errors import NotFound
 from models import Counter, Model
 
 M = TypeVar("M", bound=Model)
+T = TypeVar("T")
+
+# How many ids one `IN (...)` list holds: below SQLite's 999 bound parameters.
+IN_LIST_SIZE = 900
 
 
 def get(session: Session, model: type[M], ident: int, *, kind: str | None = None) -> M:
@@ -60,5 +65,14 @@ def lock_counter(session: Session, name: str) -> None:
         session.execute(stmt).scalar_one()
 
 
-def exists(session: Session, model: type[Model], ident: int) -> bool:
-    return session.execute(select(model.id).where(model.id == ident)).first() is not None
+def chunks(items: Iterable[T], size: int = IN_LIST_SIZE) -> Iterator[list[T]]:
+    """The items in lists of at most `size`, in their order: one `IN (...)` list each,
+    so that a query over many ids stays within the database's parameter limit."""
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -16,11 +16,12 @@ carry the liability; the others are not in it.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, and_, case, func, literal, select, type_coerce
+from sqlalchemy import BigInteger, Row, and_, case, func, literal, select, type_coerce
 from sqlalchemy.orm import Session
 
 from accounting.dates import check_range
@@ -96,112 +97,8 @@ def _reversing() -> Any:
 def deferred_revenue_rollforward(session: Session, *, from_date: dt.date, to_date: dt.date) -> Rollforward:
     """The rollforward between two dates, both included (SPEC §8); at most 5 years."""
     check_range(from_date, to_date)
-
-    # Lots: their paid value on their effectiveDate, held by the purchase invoice's entry.
-    paid = case(
-        (Addition.id.is_not(None), _hundredths(Addition.amount)),
-        else_=(_hundredths(Lot.units) * _hundredths(Lot.unit_price) + 50) // 100,
-    )
-    lot_rows = session.execute(
-        _reversing()
-        .with_only_columns(
-            Lot.agreement_id,
-            _sum(Lot.effective_date < from_date, paid),
-            _sum(and_(Lot.effective_date >= from_date, Lot.effective_date <= to_date), paid),
-            _sum(Lot.effective_date <= to_date, paid),
-            _sum(JournalEntry.date <= to_date, paid),
-            func.sum(
-                case((and_(Lot.effective_date >= from_date, Lot.effective_date <= to_date), 1), else_=0)
-            ),
-        )
-        .outerjoin(Addition, Addition.id == Lot.addition_id)
-        .outerjoin(
-            JournalEntry,
-            and_(JournalEntry.source_type == INVOICE, JournalEntry.source_id == Addition.invoice_id),
-        )
-        .group_by(Lot.agreement_id)
-    ).all()
-
-    # Movements, each held by the journal entry that posted it (if any): usage by its
-    # usage invoice (or, never invoiced but reversed, by the reversal), a reversal by the
-    # reversal, an expiry by itself, a write-off by its adjustment, a refund by its memo.
-    kind = LotMovement.kind
-    invoiced = and_(kind == MovementKind.USAGE, TimeEntry.usage_invoice_id.is_not(None))
-    holder_type = case(
-        (invoiced, literal(INVOICE)),
-        (kind.in_([MovementKind.USAGE, MovementKind.REVERSAL]), literal(REVERSAL)),
-        (kind == MovementKind.EXPIRY, literal(LOT_EXPIRY)),
-        (kind == MovementKind.WRITE_OFF, literal(ADJUSTMENT)),
-        else_=literal(INVOICE),
-    )
-    holder_id = case(
-        (invoiced, TimeEntry.usage_invoice_id),
-        (kind.in_([MovementKind.USAGE, MovementKind.REVERSAL]), LotMovement.time_entry_id),
-        (kind == MovementKind.EXPIRY, LotMovement.id),
-        (kind == MovementKind.WRITE_OFF, LotMovement.adjustment_id),
-        else_=LotMovement.invoice_id,
-    )
-    value = _hundredths(LotMovement.value)
-    signed = case((kind == MovementKind.REVERSAL, value), else_=-value)
-    dated_in = and_(LotMovement.date >= from_date, LotMovement.date <= to_date)
-    movement_rows = session.execute(
-        _reversing()
-        .with_only_columns(
-            Lot.agreement_id,
-            _sum(LotMovement.date < from_date, signed),
-            _sum(and_(dated_in, kind == MovementKind.USAGE), value),
-            _sum(and_(dated_in, kind == MovementKind.REVERSAL), value),
-            _sum(and_(dated_in, kind.in_([MovementKind.EXPIRY, MovementKind.WRITE_OFF])), value),
-            _sum(and_(dated_in, kind == MovementKind.REFUND), value),
-            _sum(LotMovement.date <= to_date, signed),
-            _sum(JournalEntry.date <= to_date, signed),
-            func.sum(case((dated_in, 1), else_=0)),
-        )
-        .join(LotMovement, LotMovement.lot_id == Lot.id)
-        .outerjoin(TimeEntry, TimeEntry.id == LotMovement.time_entry_id)
-        .outerjoin(
-            JournalEntry, and_(JournalEntry.source_type == holder_type, JournalEntry.source_id == holder_id)
-        )
-        .group_by(Lot.agreement_id)
-    ).all()
-
-    deferred_accounts = (
-        _reversing()
-        .with_only_columns(Lot.deferred_account_id)
-        .where(Lot.deferred_account_id.is_not(None))
-        .distinct()
-    )
-    ledger_closing = _money(
-        session.scalar(
-            select(
-                _sum(
-                    JournalEntry.date <= to_date,
-                    _hundredths(JournalLine.credit) - _hundredths(JournalLine.debit),
-                )
-            )
-            .select_from(JournalLine)
-            .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
-            .where(JournalLine.account_id.in_(deferred_accounts))
-        )
-    )
-
-    totals: dict[int, list[int]] = {}
-    for agreement_id, opening, purchases, dated, held, count in lot_rows:
-        row = totals.setdefault(agreement_id, [0] * 8)
-        row[0] += int(opening)
-        row[1] += int(purchases)
-        row[5] += int(dated)
-        row[6] += int(held)
-        row[7] += int(count or 0)
-    for agreement_id, opening, usage, reversal, breakage, refunded, dated, held, count in movement_rows:
-        row = totals.setdefault(agreement_id, [0] * 8)
-        row[0] += int(opening)
-        row[2] += int(usage) - int(reversal)
-        row[3] += int(breakage)
-        row[4] += int(refunded)
-        row[5] += int(dated)
-        row[6] += int(held)
-        row[7] += int(count or 0)
+    totals = _totals(_lot_sums(session, from_date, to_date), _movement_sums(session, from_date, to_date))
+    ledger_closing = _ledger_closing(session, to_date)
 
     rows: list[RollforwardRow] = []
     unposted = 0
@@ -233,3 +130,123 @@ def deferred_revenue_rollforward(session: Session, *, from_date: dt.date, to_dat
         unposted=_money(unposted),
         rows=rows,
     )
+
+
+def _lot_sums(session: Session, from_date: dt.date, to_date: dt.date) -> Sequence[Row[*tuple[Any, ...]]]:
+    # Lots: their paid value on their effectiveDate, held by the purchase invoice's entry.
+    paid = case(
+        (Addition.id.is_not(None), _hundredths(Addition.amount)),
+        else_=(_hundredths(Lot.units) * _hundredths(Lot.unit_price) + 50) // 100,
+    )
+    return session.execute(
+        _reversing()
+        .with_only_columns(
+            Lot.agreement_id,
+            _sum(Lot.effective_date < from_date, paid),
+            _sum(and_(Lot.effective_date >= from_date, Lot.effective_date <= to_date), paid),
+            _sum(Lot.effective_date <= to_date, paid),
+            _sum(JournalEntry.date <= to_date, paid),
+            func.sum(
+                case((and_(Lot.effective_date >= from_date, Lot.effective_date <= to_date), 1), else_=0)
+            ),
+        )
+        .outerjoin(Addition, Addition.id == Lot.addition_id)
+        .outerjoin(
+            JournalEntry,
+            and_(JournalEntry.source_type == INVOICE, JournalEntry.source_id == Addition.invoice_id),
+        )
+        .group_by(Lot.agreement_id)
+    ).all()
+
+
+def _movement_sums(session: Session, from_date: dt.date, to_date: dt.date) -> Sequence[Row[*tuple[Any, ...]]]:
+    # Movements, each held by the journal entry that posted it (if any): usage by its
+    # usage invoice (or, never invoiced but reversed, by the reversal), a reversal by the
+    # reversal, an expiry by itself, a write-off by its adjustment, a refund by its memo.
+    kind = LotMovement.kind
+    invoiced = and_(kind == MovementKind.USAGE, TimeEntry.usage_invoice_id.is_not(None))
+    holder_type = case(
+        (invoiced, literal(INVOICE)),
+        (kind.in_([MovementKind.USAGE, MovementKind.REVERSAL]), literal(REVERSAL)),
+        (kind == MovementKind.EXPIRY, literal(LOT_EXPIRY)),
+        (kind == MovementKind.WRITE_OFF, literal(ADJUSTMENT)),
+        else_=literal(INVOICE),
+    )
+    holder_id = case(
+        (invoiced, TimeEntry.usage_invoice_id),
+        (kind.in_([MovementKind.USAGE, MovementKind.REVERSAL]), LotMovement.time_entry_id),
+        (kind == MovementKind.EXPIRY, LotMovement.id),
+        (kind == MovementKind.WRITE_OFF, LotMovement.adjustment_id),
+        else_=LotMovement.invoice_id,
+    )
+    value = _hundredths(LotMovement.value)
+    signed = case((kind == MovementKind.REVERSAL, value), else_=-value)
+    dated_in = and_(LotMovement.date >= from_date, LotMovement.date <= to_date)
+    return session.execute(
+        _reversing()
+        .with_only_columns(
+            Lot.agreement_id,
+            _sum(LotMovement.date < from_date, signed),
+            _sum(and_(dated_in, kind == MovementKind.USAGE), value),
+            _sum(and_(dated_in, kind == MovementKind.REVERSAL), value),
+            _sum(and_(dated_in, kind.in_([MovementKind.EXPIRY, MovementKind.WRITE_OFF])), value),
+            _sum(and_(dated_in, kind == MovementKind.REFUND), value),
+            _sum(LotMovement.date <= to_date, signed),
+            _sum(JournalEntry.date <= to_date, signed),
+            func.sum(case((dated_in, 1), else_=0)),
+        )
+        .join(LotMovement, LotMovement.lot_id == Lot.id)
+        .outerjoin(TimeEntry, TimeEntry.id == LotMovement.time_entry_id)
+        .outerjoin(
+            JournalEntry, and_(JournalEntry.source_type == holder_type, JournalEntry.source_id == holder_id)
+        )
+        .group_by(Lot.agreement_id)
+    ).all()
+
+
+def _ledger_closing(session: Session, to_date: dt.date) -> Decimal:
+    """The deferred accounts' balance in the ledger on to_date."""
+    deferred_accounts = (
+        _reversing()
+        .with_only_columns(Lot.deferred_account_id)
+        .where(Lot.deferred_account_id.is_not(None))
+        .distinct()
+    )
+    return _money(
+        session.scalar(
+            select(
+                _sum(
+                    JournalEntry.date <= to_date,
+                    _hundredths(JournalLine.credit) - _hundredths(JournalLine.debit),
+                )
+            )
+            .select_from(JournalLine)
+            .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
+            .where(JournalLine.account_id.in_(deferred_accounts))
+        )
+    )
+
+
+def _totals(
+    lot_rows: Sequence[Row[*tuple[Any, ...]]], movement_rows: Sequence[Row[*tuple[Any, ...]]]
+) -> dict[int, list[int]]:
+    """Per agreement, in hundredths: opening, purchases, released, breakage, refunded,
+    dated, held (by a posted entry), and how many lots and movements fall in the range."""
+    totals: dict[int, list[int]] = {}
+    for agreement_id, opening, purchases, dated, held, count in lot_rows:
+        row = totals.setdefault(agreement_id, [0] * 8)
+        row[0] += int(opening)
+        row[1] += int(purchases)
+        row[5] += int(dated)
+        row[6] += int(held)
+        row[7] += int(count or 0)
+    for agreement_id, opening, usage, reversal, breakage, refunded, dated, held, count in movement_rows:
+        row = totals.setdefault(agreement_id, [0] * 8)
+        row[0] += int(opening)
+        row[2] += int(usage) - int(reversal)
+        row[3] += int(breakage)
+        row[4] += int(refunded)
+        row[5] += int(dated)
+        row[6] += int(held)
+        row[7] += int(count or 0)
+    return totals

@@ -27,7 +27,7 @@ from bench.seed import check_books
 from models import Agreement, Allowance, AllowanceCycle, Company, Invoice, OutboxJob
 from models.db import make_engine, unit_of_work
 from models.enums import AgreementStatus, Cycle, InvoiceKind, JobStatus, Role, RolloverPolicy
-from tests import factories
+from testkit import factories
 
 D = Decimal
 FIRST = dt.date(2026, 1, 31)

@@ -22,7 +22,7 @@ from accounting.money import ZERO, list_value, release
 from models import Lot, LotMovement, OutboxJob, TimeEntry
 from models.db import unit_of_work
 from models.enums import BillableOption, Coverage, JobStatus, MovementKind, Role
-from tests import factories
+from testkit import factories
 
 D = Decimal
 START = dt.date(2026, 1, 1)
@@ -114,7 +114,7 @@ def bulk_time_entries(
     enough units (seed_agreements), so each entry draws `hours` from it.
     """
     with unit_of_work(engine) as session:
-        rate = D("150.00")  # Engineer x Remote 1.0, as seeded by tests.factories.rates
+        rate = D("150.00")  # Engineer x Remote 1.0, as seeded by testkit.factories.rates
         value = list_value(hours, rate, D("1.0"))
         lots = {
             lot.agreement_id: lot

@@ -276,7 +276,7 @@ class TestExport:
 
         from accounting import agreements, batches
         from models.db import unit_of_work
-        from tests import factories
+        from testkit import factories
 
         with unit_of_work(db) as session:
             factories.chart_of_accounts(session)

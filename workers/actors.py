@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -42,12 +40,6 @@ broker = ensure_configured(get_settings())
 
 ACCOUNTING_QUEUE = "accounting"
 NOTIFICATIONS_QUEUE = "notifications"
-
-# Fault tests only (BLOCKTIME_ENV=test): the jobs of these actors (comma-separated) hold
-# their transaction open for HOLD_SECONDS once their work is done, so that a worker
-# can be killed in the middle of it.
-HOLD_JOBS_ENV = "BLOCKTIME_TEST_HOLD_JOBS"
-HOLD_SECONDS = 120.0
 
 
 class JobRejected(Exception):
@@ -91,7 +83,6 @@ def claimed(job_id: int, actor: str) -> Iterator[Session | None]:
                 yield None
                 return
             yield session
-            _hold_for_fault_tests(job_id, actor)
     except Exception as exc:
         if is_transient(exc):
             raise
@@ -140,13 +131,6 @@ def post_batch(job_id: int, batch_id: int) -> None:
             return
         batch = batches.post_batch(session, batch_id=batch_id)
     log.info("Journal batch %s (%s): %s.", batch.identifier, batch_id, batch.status.value)
-
-
-def _hold_for_fault_tests(job_id: int, actor: str) -> None:
-    held = os.environ.get(HOLD_JOBS_ENV, "").split(",")
-    if actor in held and current_settings().environment == "test":
-        log.warning("Job %s (%s) did its work; holding its transaction open (%s).", job_id, actor, "test")
-        time.sleep(HOLD_SECONDS)
 
 
 @dramatiq.actor(actor_name=jobs.EXPIRE_BLOCKS, **_ACCOUNTING)

@@ -24,7 +24,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
-from accounting import clock, jobs, outbox
+from accounting import billing, clock, jobs, outbox
 from models.db import get_engine, unit_of_work
 from models.settings import Settings, get_settings
 
@@ -37,7 +37,11 @@ TICK_SECONDS = 60
 # (name, actor, arguments for the day): the billing run invoices everything up to
 # the day that just ended; expiry takes the lots whose expiresOn is today or older.
 DAILY_JOBS: tuple[tuple[str, str, Callable[[dt.date], dict[str, str]]], ...] = (
-    ("billing", jobs.RUN_BILLING, lambda day: {"through_date": (day - dt.timedelta(days=1)).isoformat()}),
+    (
+        "billing",
+        jobs.RUN_BILLING,
+        lambda day: {"through_date": billing.scheduled_through_date(day).isoformat()},
+    ),
     ("expiry", jobs.EXPIRE_BLOCKS, lambda day: {"as_of": day.isoformat()}),
     # Allowance cycles starting today or earlier, and EXPIRING warnings (SPEC §9).
     ("allowances", jobs.RENEW_ALLOWANCES, lambda day: {"as_of": day.isoformat()}),

@@ -9,18 +9,15 @@ from typing import Any, TypeVar
 from sqlalchemy import Column, ColumnElement, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from accounting import records
 from models import Model
 
 M = TypeVar("M", bound=Model)
 
-CHUNK = 900  # below SQLite's bound-parameter limit
-
 
 def chunks(keys: Iterable[int]) -> Iterator[list[int]]:
-    """The distinct keys, sorted, in slices of at most CHUNK."""
-    ordered = sorted(set(keys))
-    for start in range(0, len(ordered), CHUNK):
-        yield ordered[start : start + CHUNK]
+    """The distinct keys, sorted, in slices of one IN list each (accounting.records.chunks)."""
+    return records.chunks(sorted(set(keys)))
 
 
 def by_ids(session: Session, model: type[M], ids: Iterable[int], *where: ColumnElement[bool]) -> dict[int, M]:

@@ -13,7 +13,7 @@ from accounting import allowances, catalog
 from models import AllowanceCycle, Invoice, Lot
 from models.db import unit_of_work
 from models.enums import Cycle, InvoiceKind, RolloverPolicy
-from tests import factories
+from testkit import factories
 from tests.accounting.test_concurrency import any_engine  # noqa: F401 - the fixture, both databases
 
 D = Decimal

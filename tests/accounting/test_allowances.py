@@ -17,7 +17,6 @@ from accounting import (
     billing,
     catalog,
     clock,
-    drawdown,
     expiry,
     ledger,
     notifications,
@@ -41,7 +40,7 @@ from models import (
     OutboxJob,
 )
 from models.enums import Cycle, InvoiceKind, MovementKind, NotificationKind, RolloverPolicy
-from tests import factories
+from testkit import factories
 
 D = Decimal
 TODAY = dt.date(2026, 11, 30)
@@ -93,14 +92,12 @@ def setup(
 
 
 def work(session: Session, rates: factories.Rates, agreement: Agreement, day: dt.date, hours: str) -> None:
-    drawdown.log_time(
+    factories.log_time(
         session,
-        company_id=agreement.company_id,
-        agreement_id=agreement.id,
-        work_type_id=rates.remote.id,
-        work_role_id=rates.engineer.id,
+        agreement=agreement,
+        rates=rates,
         date=day,
-        hours=D(hours),
+        hours=hours,
     )
 
 

@@ -12,7 +12,7 @@ from accounting.errors import InsufficientBalance
 from models import Invoice, InvoiceLine, TimeEntry
 from models.db import unit_of_work
 from models.enums import BillableOption, InvoiceKind
-from tests import factories
+from testkit import factories
 
 D = Decimal
 DAY = dt.date(2026, 6, 1)

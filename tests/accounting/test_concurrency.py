@@ -16,7 +16,7 @@ from accounting import agreements, drawdown
 from accounting.errors import DomainError
 from models import Agreement, LotMovement, TimeEntry
 from models.db import make_engine, unit_of_work
-from tests import factories
+from testkit import factories
 from tests.conftest import migrate, postgres_url, reset_database, throwaway_postgres_database
 
 D = Decimal

@@ -15,7 +15,7 @@ from accounting.errors import InsufficientBalance, InvalidInput
 from models import Lot, LotMovement, OutboxJob, TimeEntry
 from models.enums import Coverage, MovementKind
 from models.settings import Settings
-from tests import factories
+from testkit import factories
 
 D = Decimal
 DAY = dt.date(2026, 3, 3)

@@ -19,7 +19,7 @@ from models.enums import (
     Coverage,
     InvoiceKind,
 )
-from tests import factories
+from testkit import factories
 
 D = Decimal
 DAY = dt.date(2026, 3, 3)

@@ -26,7 +26,7 @@ from accounting.errors import InvalidInput
 from accounting.exports import ExportSettings
 from models import Company, GLAccount, Invoice, JournalBatch, JournalEntry, JournalLine
 from models.enums import AccountType, BatchStatus, InvoiceKind
-from tests import factories
+from testkit import factories
 
 D = Decimal
 DAY = dt.date(2026, 5, 4)

@@ -13,7 +13,7 @@ from accounting import agreements, drawdown
 from accounting.errors import InvalidInput
 from accounting.forecast import forecast
 from models import Agreement
-from tests import factories
+from testkit import factories
 
 D = Decimal
 TODAY = dt.date(2026, 6, 30)
@@ -37,14 +37,12 @@ def block(session: Session, *, units: str = "20", expire_after_months: int | Non
 
 def log(session: Session, agreement: Agreement, hours: str, day: dt.date) -> int:
     rates: factories.Rates = session.info["rates"]
-    entry = drawdown.log_time(
+    entry = factories.log_time(
         session,
-        company_id=agreement.company_id,
-        agreement_id=agreement.id,
-        work_type_id=rates.remote.id,
-        work_role_id=rates.engineer.id,
+        agreement=agreement,
+        rates=rates,
         date=day,
-        hours=D(hours),
+        hours=hours,
     )
     return entry.id
 

@@ -54,7 +54,7 @@ from models.enums import (
     MovementKind,
     RolloverPolicy,
 )
-from tests import factories
+from testkit import factories
 from tests.conftest import reset_database
 
 D = Decimal
@@ -268,12 +268,11 @@ def _replay(session: Session, ops: list) -> None:  # type: ignore[type-arg]
             _, which, hours, work, option, day = op
             try:
                 with session.begin_nested():
-                    drawdown.log_time(
+                    factories.log_time(
                         session,
-                        company_id=deals[which].company_id,
-                        agreement_id=deals[which].id,
-                        work_type_id=getattr(rates, work).id,
-                        work_role_id=rates.engineer.id,
+                        agreement=deals[which],
+                        rates=rates,
+                        work_type=getattr(rates, work),
                         date=START + dt.timedelta(days=day),
                         hours=hours,
                         billable_option=option,
@@ -304,14 +303,8 @@ def _replay(session: Session, ops: list) -> None:  # type: ignore[type-arg]
                 if day is not None and day <= clock.today():
                     try:
                         with session.begin_nested():
-                            drawdown.log_time(
-                                session,
-                                company_id=deals[which].company_id,
-                                agreement_id=deals[which].id,
-                                work_type_id=rates.remote.id,
-                                work_role_id=rates.engineer.id,
-                                date=day,
-                                hours=D("0.5"),
+                            factories.log_time(
+                                session, agreement=deals[which], rates=rates, date=day, hours="0.5"
                             )
                     except InsufficientBalance:
                         assert which == 1

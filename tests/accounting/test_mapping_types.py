@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from accounting import agreements, batches, ledger, mappings
 from models import GLMapping, JournalEntry
 from models.enums import BatchStatus, MappingKind
-from tests import factories
+from testkit import factories
 
 D = Decimal
 DAY = dt.date(2026, 1, 5)

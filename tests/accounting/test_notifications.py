@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from accounting import agreements, drawdown
 from models import Agreement, Notification, TimeEntry
-from tests import factories
+from testkit import factories
 
 D = Decimal
 DAY = dt.date(2026, 1, 5)
@@ -31,14 +31,12 @@ def buy(session: Session, agreement: Agreement, units: str) -> None:
 
 
 def work(session: Session, rates: factories.Rates, agreement: Agreement, hours: str) -> TimeEntry:
-    return drawdown.log_time(
+    return factories.log_time(
         session,
-        company_id=agreement.company_id,
-        agreement_id=agreement.id,
-        work_type_id=rates.remote.id,
-        work_role_id=rates.engineer.id,
+        agreement=agreement,
+        rates=rates,
         date=DAY,
-        hours=D(hours),
+        hours=hours,
     )
 
 

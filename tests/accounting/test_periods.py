@@ -13,7 +13,7 @@ from accounting import agreements, batches, billing, drawdown, expiry, ledger, p
 from accounting.errors import Conflict, InvalidInput
 from models import Invoice, InvoiceLine, JournalBatch, JournalEntry, TimeEntry
 from models.enums import BatchStatus, InvoiceKind, MovementKind
-from tests import factories
+from testkit import factories
 
 D = Decimal
 JUL_1 = dt.date(2026, 7, 1)
@@ -48,15 +48,7 @@ class Shop:
         )
 
     def log(self, date: dt.date, hours: str) -> TimeEntry:
-        return drawdown.log_time(
-            self.session,
-            company_id=self.deal.company_id,
-            agreement_id=self.deal.id,
-            work_type_id=self.rates.remote.id,
-            work_role_id=self.rates.engineer.id,
-            date=date,
-            hours=D(hours),
-        )
+        return factories.log_time(self.session, agreement=self.deal, rates=self.rates, date=date, hours=hours)
 
     def settle(self, through: dt.date) -> None:
         """Bill, expire and post everything through a date."""
@@ -132,14 +124,13 @@ class TestCloseRefusedForEachLeftover:
     def test_unbilled_billable_time(self, session: Session) -> None:
         shop = Shop(session)
         shop.settle(JUL_31)
-        drawdown.log_time(
+        factories.log_time(
             session,
-            company_id=shop.deal.company_id,
-            work_type_id=shop.rates.after_hours.id,  # excluded: billed on a STANDARD invoice
-            work_role_id=shop.rates.engineer.id,
+            agreement=shop.deal,
+            rates=shop.rates,
+            work_type=shop.rates.after_hours,  # excluded: billed on a STANDARD invoice
             date=day(20),
-            hours=D("1"),
-            agreement_id=shop.deal.id,
+            hours="1",
         )
         self.refused(shop, "1 unbilled covered or billable time entry")
 

@@ -13,7 +13,7 @@ from accounting import agreements, batches, billing, clock, drawdown, expiry, le
 from accounting.errors import InvalidInput
 from models import Adjustment, GLAccount, Invoice, JournalBatch, JournalEntry, JournalLine
 from models.enums import AccountType, BatchStatus, InvoiceKind, MappingKind
-from tests import factories
+from testkit import factories
 
 D = Decimal
 DAY = dt.date(2026, 2, 2)
@@ -66,14 +66,12 @@ class TestReverseRevenueWhenApplied:
             session, agreement_id=acme.id, units=D("3"), unit_price=D("90.00"), effective_date=DAY
         )
         post(session)
-        drawdown.log_time(
+        factories.log_time(
             session,
-            company_id=acme.company_id,
-            agreement_id=acme.id,
-            work_type_id=rates.remote.id,
-            work_role_id=rates.engineer.id,
+            agreement=acme,
+            rates=rates,
             date=DAY,
-            hours=D("2"),
+            hours="2",
         )
         billing.run_billing(session, through_date=DAY)
         assert posted(session, post(session)) == [
@@ -85,14 +83,13 @@ class TestReverseRevenueWhenApplied:
     def test_standard_invoice_debits_receivables_at_list_value(self, setup) -> None:  # type: ignore[no-untyped-def]
         session, _, rates = setup
         acme = factories.agreement(session, agreement_type=factories.block_time_type(session, rates=rates))
-        entry = drawdown.log_time(
+        entry = factories.log_time(
             session,
-            company_id=acme.company_id,
-            agreement_id=acme.id,
-            work_type_id=rates.after_hours.id,
-            work_role_id=rates.engineer.id,
+            agreement=acme,
+            rates=rates,
             date=DAY,
-            hours=D("1.25"),
+            hours="1.25",
+            work_type=rates.after_hours,
         )
         assert entry.coverage.value == "EXCLUDED_WORK_TYPE" and entry.amount_billable == D("281.25")
         (invoice,) = billing.run_billing(session, through_date=DAY)
@@ -137,14 +134,12 @@ class TestReverseRevenueWhenApplied:
         agreements.purchase_block(
             session, agreement_id=acme.id, units=D("10"), unit_price=D("150.00"), effective_date=DAY
         )
-        drawdown.log_time(
+        factories.log_time(
             session,
-            company_id=acme.company_id,
-            agreement_id=acme.id,
-            work_type_id=rates.remote.id,
-            work_role_id=rates.engineer.id,
+            agreement=acme,
+            rates=rates,
             date=DAY,
-            hours=D("4"),
+            hours="4",
         )
         billing.run_billing(session, through_date=DAY)
         agreements.cancel_agreement(session, agreement_id=acme.id, refund_unused=True, today=DAY)
@@ -167,14 +162,12 @@ class TestReverseRevenueWhenApplied:
         agreements.purchase_block(
             session, agreement_id=acme.id, units=D("1"), unit_price=D("120.00"), effective_date=DAY
         )
-        entry = drawdown.log_time(
+        entry = factories.log_time(
             session,
-            company_id=acme.company_id,
-            agreement_id=acme.id,
-            work_type_id=rates.remote.id,
-            work_role_id=rates.engineer.id,
+            agreement=acme,
+            rates=rates,
             date=DAY,
-            hours=D("3"),
+            hours="3",
         )
         assert (entry.units_applied, entry.hours_billable, entry.amount_billable) == (
             D("1.00"),
@@ -216,14 +209,12 @@ class TestRevenueAtPurchase:
         agreements.purchase_block(
             session, agreement_id=acme.id, units=D("2"), unit_price=D("150.00"), effective_date=DAY
         )
-        drawdown.log_time(
+        factories.log_time(
             session,
-            company_id=acme.company_id,
-            agreement_id=acme.id,
-            work_type_id=rates.remote.id,
-            work_role_id=rates.engineer.id,
+            agreement=acme,
+            rates=rates,
             date=DAY,
-            hours=D("1.5"),
+            hours="1.5",
         )
         billing.run_billing(session, through_date=DAY)
         assert posted(session, post(session)) == [
@@ -254,14 +245,12 @@ class TestRevenueAtPurchase:
         agreements.purchase_block(
             session, agreement_id=acme.id, units=D("4"), unit_price=D("100.00"), effective_date=DAY
         )
-        entry = drawdown.log_time(
+        entry = factories.log_time(
             session,
-            company_id=acme.company_id,
-            agreement_id=acme.id,
-            work_type_id=rates.remote.id,
-            work_role_id=rates.engineer.id,
+            agreement=acme,
+            rates=rates,
             date=DAY,
-            hours=D("1"),
+            hours="1",
         )
         billing.run_billing(session, through_date=DAY)
         post(session, DAY)
@@ -351,14 +340,12 @@ class TestBatches:
         agreements.purchase_block(
             session, agreement_id=acme.id, units=D("5"), unit_price=D("100.00"), effective_date=DAY
         )
-        drawdown.log_time(
+        factories.log_time(
             session,
-            company_id=acme.company_id,
-            agreement_id=acme.id,
-            work_type_id=rates.remote.id,
-            work_role_id=rates.engineer.id,
+            agreement=acme,
+            rates=rates,
             date=DAY,
-            hours=D("1"),
+            hours="1",
         )
         billing.run_billing(session, through_date=DAY)
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from accounting import agreements, batches, billing, drawdown, expiry, mappings, periods, rollforward
 from accounting.errors import InvalidInput
 from models.enums import AccountType, ApplicationUnits, MappingKind
-from tests import factories
+from testkit import factories
 
 D = Decimal
 JUL_1, JUL_31 = dt.date(2026, 7, 1), dt.date(2026, 7, 31)
@@ -72,14 +72,12 @@ def history(session: Session):  # type: ignore[no-untyped-def]
     )
 
     def log(deal, date: dt.date, hours: str):  # type: ignore[no-untyped-def]
-        return drawdown.log_time(
+        return factories.log_time(
             session,
-            company_id=deal.company_id,
-            agreement_id=deal.id,
-            work_type_id=rates.remote.id,
-            work_role_id=rates.engineer.id,
+            agreement=deal,
+            rates=rates,
             date=date,
-            hours=D(hours),
+            hours=hours,
         )
 
     agreements.purchase_block(
@@ -196,14 +194,12 @@ class TestRollforwardCost:
                 agreements.purchase_block(
                     session, agreement_id=deal.id, units=D("5"), unit_price=D("120.00"), effective_date=JUL_1
                 )
-                drawdown.log_time(
+                factories.log_time(
                     session,
-                    company_id=deal.company_id,
-                    agreement_id=deal.id,
-                    work_type_id=rates.remote.id,
-                    work_role_id=rates.engineer.id,
+                    agreement=deal,
+                    rates=rates,
                     date=day(3),
-                    hours=D("1.5"),
+                    hours="1.5",
                 )
             billing.run_billing(session, through_date=day(5))
             batches.post_batch(session, batch_id=batches.create_batch(session, through_date=day(5)).id)

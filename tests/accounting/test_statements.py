@@ -13,7 +13,7 @@ from accounting import agreements, drawdown, expiry, statements
 from accounting.errors import InvalidInput
 from models import Agreement
 from models.enums import StatementLineKind as Kind
-from tests import factories
+from testkit import factories
 
 D = Decimal
 DAY = dt.date(2026, 3, 2)
@@ -30,14 +30,12 @@ def world(session: Session):  # type: ignore[no-untyped-def]
 
 
 def log(session: Session, rates: factories.Rates, agreement: Agreement, hours: str, day: dt.date):  # type: ignore[no-untyped-def]
-    return drawdown.log_time(
+    return factories.log_time(
         session,
-        company_id=agreement.company_id,
-        agreement_id=agreement.id,
-        work_type_id=rates.remote.id,
-        work_role_id=rates.engineer.id,
+        agreement=agreement,
+        rates=rates,
         date=day,
-        hours=D(hours),
+        hours=hours,
     )
 
 

@@ -12,7 +12,7 @@ from accounting import agreements, batches, billing, drawdown, ledger
 from accounting.posting import pending_drafts
 from models import Invoice, InvoiceLine, JournalEntry, JournalLine, TimeEntry
 from models.enums import BatchStatus, Coverage, InvoiceKind
-from tests import factories
+from testkit import factories
 
 D = Decimal
 DAY = dt.date(2026, 1, 5)
@@ -23,7 +23,7 @@ def _drafted(session: Session, invoice: Invoice) -> list[tuple[str, Decimal, Dec
     drafts, _ = pending_drafts(session)
     codes = {"AR": "1100", "SERVICE_REVENUE": "4000", "BREAKAGE": "4200", "LOT": "2400"}
     (draft,) = [d for d in drafts if d.source_type == "INVOICE" and d.source_id == invoice.id]
-    return [(codes[leg.ref[0]], leg.debit, leg.credit) for leg in draft.legs]
+    return [(codes[leg.ref.name], leg.debit, leg.credit) for leg in draft.legs]
 
 
 class TestWorkedExample:

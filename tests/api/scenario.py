@@ -8,9 +8,9 @@ from decimal import Decimal
 
 from sqlalchemy import Engine
 
-from accounting import agreements, batches, billing, drawdown, notifications
+from accounting import agreements, batches, billing, notifications
 from models.db import unit_of_work
-from tests import factories
+from testkit import factories
 from tests.api.helpers import run_pending_jobs
 
 D = Decimal
@@ -56,14 +56,12 @@ def build(engine: Engine) -> Scenario:
             addition = agreements.purchase_block(
                 session, agreement_id=agreement.id, units=D("10"), unit_price=D("150.00"), effective_date=DAY
             )
-            entry = drawdown.log_time(
+            entry = factories.log_time(
                 session,
-                company_id=agreement.company_id,
-                agreement_id=agreement.id,
-                work_type_id=rates.remote.id,
-                work_role_id=rates.engineer.id,
+                agreement=agreement,
+                rates=rates,
                 date=DAY,
-                hours=D("9"),
+                hours="9",
                 notes=f"{identifier} server upgrade",
             )
             customers.append(

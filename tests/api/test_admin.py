@@ -15,7 +15,7 @@ from accounting import agreements
 from models import Notification
 from models.db import unit_of_work
 from models.enums import Role
-from tests import factories
+from testkit import factories
 from tests.api.helpers import Client, create_token, row_counts, run_pending_jobs
 
 D = Decimal

@@ -17,7 +17,7 @@ from api.app import create_app
 from models.db import unit_of_work
 from models.enums import Role
 from models.settings import Settings
-from tests import factories
+from testkit import factories
 from tests.accounting.test_exports import varied_batch
 from tests.api.helpers import Client, create_token
 

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, event, select
 from accounting import agreements, billing, catalog, drawdown
 from models import Agreement, AgreementType, Company, WorkRole, WorkType
 from models.db import unit_of_work
-from tests import factories
+from testkit import factories
 from tests.api.helpers import Client
 
 DAY = dt.date(2026, 1, 5)

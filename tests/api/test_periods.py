@@ -9,11 +9,11 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine, select
 
-from accounting import agreements, clock, drawdown
+from accounting import agreements, clock
 from models import AuditEntry
 from models.db import unit_of_work
 from models.enums import Role
-from tests import factories
+from testkit import factories
 from tests.api.helpers import Client, create_token, row_counts, run_pending_jobs
 
 D = Decimal
@@ -44,14 +44,12 @@ def shop(db: Engine) -> Shop:
         agreements.purchase_block(
             session, agreement_id=deal.id, units=D("10"), unit_price=D("150.00"), effective_date=ago(30)
         )
-        drawdown.log_time(
+        factories.log_time(
             session,
-            company_id=deal.company_id,
-            agreement_id=deal.id,
-            work_type_id=rates.remote.id,
-            work_role_id=rates.engineer.id,
+            agreement=deal,
+            rates=rates,
             date=ago(20),
-            hours=D("2"),
+            hours="2",
         )
         return Shop(str(deal.company_id), str(deal.id), str(rates.engineer.id), str(rates.remote.id))
 

@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -227,7 +228,9 @@ def redis_settings(redis_module_settings: Settings, db: Engine) -> Settings:
 class WorkerProcess:
     """`blocktime worker`: Dramatiq's CLI on workers.actors, in its own process group."""
 
-    def __init__(self, settings: Settings, log_path: Path, **env: str) -> None:
+    def __init__(
+        self, settings: Settings, log_path: Path, *, plugins: tuple[str, ...] = (), **env: str
+    ) -> None:
         environment = {k: v for k, v in os.environ.items() if not k.startswith(("SMTP_", "dramatiq_"))}
         environment.update(
             DATABASE_URL=settings.database_url,
@@ -244,8 +247,13 @@ class WorkerProcess:
         environment.update(env)
         self.log_path = log_path
         self.log = log_path.open("ab")
+        # `blocktime worker` runs `python -m dramatiq workers.actors`; a test's plugin
+        # modules (tests.workers.hold_jobs) are imported after the actors, in the same way.
+        command = [str(BLOCKTIME), "worker"]
+        if plugins:
+            command = [sys.executable, "-m", "dramatiq", "workers.actors", *plugins]
         self.process = subprocess.Popen(
-            [str(BLOCKTIME), "worker", "--processes", "1", "--threads", "2"],
+            [*command, "--processes", "1", "--threads", "2"],
             env=environment,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -285,14 +293,28 @@ class WorkerProcess:
 def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     started: list[WorkerProcess] = []
 
-    def start(settings: Settings, **env: str) -> WorkerProcess:
-        worker = WorkerProcess(settings, tmp_path / f"worker-{len(started)}.log", **env)
+    def start(settings: Settings, *, plugins: tuple[str, ...] = (), **env: str) -> WorkerProcess:
+        worker = WorkerProcess(settings, tmp_path / f"worker-{len(started)}.log", plugins=plugins, **env)
         started.append(worker)
         return worker
 
     yield start
     for worker in started:
         worker.stop()
+
+
+@pytest.fixture
+def start_holding_worker(start_worker: Callable[..., WorkerProcess]) -> Callable[..., WorkerProcess]:
+    """A worker whose jobs of the actors named hold their transaction open once their work
+    is done (logging "Job <id> (<actor>) did its work"), to be killed mid-job."""
+    from tests.workers.hold_jobs import HOLD_JOBS_ENV
+
+    def start(settings: Settings, *actors: str) -> WorkerProcess:
+        return start_worker(
+            settings, plugins=("tests.workers.hold_jobs",), **{HOLD_JOBS_ENV: ",".join(actors)}
+        )
+
+    return start
 
 
 class TcpProxy:

@@ -12,7 +12,7 @@ from accounting import agreements, allowances, batches, catalog, clock, drawdown
 from models import JournalBatch, OutboxJob, TimeEntry
 from models.db import unit_of_work
 from models.enums import Cycle, RolloverPolicy
-from tests import factories
+from testkit import factories
 
 D = Decimal
 DAY = dt.date(2026, 11, 2)

@@ -86,12 +86,10 @@ def relay_here(redis_settings: Settings) -> Iterator[Settings]:
 
 class TestAWorkerKilledMidJob:
     def test_its_billing_run_and_posting_run_again_within_30_s_and_once(
-        self, relay_here: Settings, start_worker: StartWorker
+        self, relay_here: Settings, start_worker: StartWorker, start_holding_worker: StartWorker
     ) -> None:
-        from workers.actors import HOLD_JOBS_ENV
-
         engine = get_engine(relay_here)
-        doomed = start_worker(relay_here, **{HOLD_JOBS_ENV: f"{jobs.POST_BATCH},{jobs.RUN_BILLING}"})
+        doomed = start_holding_worker(relay_here, jobs.POST_BATCH, jobs.RUN_BILLING)
         shop = scenarios.prepaid_agreement(engine, purchases=3)
         scenarios.log_hours(engine, shop, "2")  # covered: an AGREEMENT_USAGE invoice to bill
         scenarios.log_hours(engine, shop, "1", work_type_id=shop.after_hours_id)  # excluded: STANDARD

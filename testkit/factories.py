@@ -6,12 +6,13 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from accounting import agreements, catalog, jobs, mappings, notifications
-from models import Agreement, AgreementType, GLAccount, OutboxJob, WorkRole, WorkType
+from accounting import agreements, catalog, drawdown, jobs, mappings, notifications
+from models import Agreement, AgreementType, GLAccount, OutboxJob, TimeEntry, WorkRole, WorkType
 from models.enums import AccountType, ApplicationUnits, JobStatus, MappingKind
 
 D = Decimal
@@ -126,3 +127,29 @@ def run_evaluations(session: Session) -> list[str]:
         job.status = JobStatus.DONE
     session.flush()
     return raised
+
+
+def log_time(
+    session: Session,
+    *,
+    agreement: Agreement,
+    rates: Rates,
+    date: dt.date,
+    hours: str | Decimal,
+    work_type: WorkType | None = None,
+    role: WorkRole | None = None,
+    **options: Any,
+) -> TimeEntry:
+    """Time logged on an agreement through the real rule (`drawdown.log_time`): remote
+    work by the engineer unless said otherwise; `options` are the rule's own keywords
+    (billable_option, notes, ...)."""
+    return drawdown.log_time(
+        session,
+        company_id=agreement.company_id,
+        agreement_id=agreement.id,
+        work_type_id=(work_type or rates.remote).id,
+        work_role_id=(role or rates.engineer).id,
+        date=date,
+        hours=Decimal(hours),
+        **options,
+    )
