@@ -10,7 +10,7 @@ from decimal import Decimal
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from accounting import jobs
+from accounting import clock, jobs
 from accounting.dates import check_not_after_today
 from accounting.errors import InvalidInput, NotFound, UnbalancedEntry
 from accounting.mappings import MappingResolver, required_account_type
@@ -53,9 +53,9 @@ _SOURCE_TABLES = {
 }
 
 
-def create_batch(session: Session, *, through_date: dt.date) -> JournalBatch:
-    """A PENDING batch whose posting is enqueued in the same transaction; never an empty one,
-    and throughDate may not be after today (SPEC §8).
+def create_batch(session: Session, *, through_date: dt.date | None = None) -> JournalBatch:
+    """A PENDING batch through `through_date` (default today) whose posting is enqueued in the
+    same transaction; never an empty one, and throughDate may not be after today (SPEC §8).
 
     A PENDING batch through the same date or later already holds everything this
     one would: that batch is the answer. Otherwise, with nothing unposted through
@@ -63,7 +63,7 @@ def create_batch(session: Session, *, through_date: dt.date) -> JournalBatch:
     batch, or InvalidInput "nothing to post through <date>". Creators queue on one
     row lock, so concurrent calls give one batch.
     """
-    check_not_after_today(through_date, field="throughDate")
+    through_date = check_not_after_today(through_date or clock.today(), field="throughDate")
     lock_counter(session, "journal_batch")
     pending = session.scalars(
         select(JournalBatch)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from accounting import jobs
+from accounting import clock, jobs
 from accounting.cycles import allowance_lot_ends, carry_over, renews
 from accounting.money import ZERO
 from accounting.records import chunks
@@ -23,7 +23,7 @@ def expiring_key(lot_id: int) -> str:
 
 
 def check_expiring(
-    session: Session, *, today: dt.date, agreement_ids: Collection[int] | None = None
+    session: Session, *, today: dt.date | None = None, agreement_ids: Collection[int] | None = None
 ) -> list[Notification]:
     """Raise EXPIRING once for each lot with units left that expires within its type's
     expiryWarningDays of today, on ACTIVE agreements (all, or those named).
@@ -32,6 +32,7 @@ def check_expiring(
     that roll over are not about to expire (they warn before their own, final expiry,
     unless the lot has warned already: once per lot).
     """
+    today = today or clock.today()
     candidates = _candidates(session, today=today, agreement_ids=agreement_ids)
     if not candidates:
         return []

@@ -125,14 +125,20 @@ def perform(
     *,
     change: Callable[[Session], M],
     roles: frozenset[Role] | None = None,
-    details: Mapping[str, Any] | None = None,
+    details: Mapping[str, Any] | Callable[[M], Mapping[str, Any]] | None = None,
 ) -> M:
-    """Run one mutation and audit it; FORBIDDEN unless the table allows. Resolvers call nothing else."""
+    """Run one mutation and audit it; FORBIDDEN unless the table allows. Resolvers call nothing else.
+
+    `details` may be read from the result, where the rule resolved a default (the
+    date a run was enqueued through): the API never works out "today" itself.
+    """
     context = info.context
     principal = context.viewer
     authorise(info, action, roles)
     context.loaders.clear()  # what was read before may be about to change
     row = change(context.session)
+    if callable(details):
+        details = details(row)
     audit.record(
         context.session,
         principal,

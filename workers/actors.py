@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session
 
-from accounting import allowances, batches, billing, clock, expiring, expiry, jobs, notifications, outbox
+from accounting import allowances, batches, billing, expiring, expiry, jobs, notifications, outbox
 from accounting.errors import Conflict
 from models.db import get_engine, unit_of_work
 from models.settings import Settings, get_settings
@@ -149,7 +149,7 @@ def renew_allowances(job_id: int, as_of: str) -> None:
         if session is None:
             return
         cycles = allowances.renew_allowances(session, as_of=day)
-        warned = expiring.check_expiring(session, today=clock.today())
+        warned = expiring.check_expiring(session)
         counts = (len(cycles), len(warned))
     log.info("Allowances as of %s: %d cycle(s) renewed, %d EXPIRING raised.", as_of, *counts)
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import strawberry
 
-from accounting import agreements, allowances, clock, expiry
+from accounting import agreements, allowances, expiry, outbox
 from api.agreements.types import Addition, Adjustment, Agreement, AgreementType
 from api.allowances.types import AllowanceInput
 from api.context import Info, wrap
@@ -68,10 +68,6 @@ class AdjustAgreementInput:
     reason: str
 
 
-def today() -> dt.date:
-    return clock.today()
-
-
 @strawberry.type
 class AgreementMutation:
     @strawberry.mutation
@@ -118,7 +114,6 @@ class AgreementMutation:
                 low_balance_threshold=input.low_balance_threshold,
                 notify_emails=input.notify_emails or (),
                 allowance=input.allowance.terms() if input.allowance is not None else None,
-                today=today(),
             ),
         )
         return wrap(info, Agreement, row)
@@ -130,7 +125,7 @@ class AgreementMutation:
             "cancelAgreement",
             details={"id": id, "refundUnused": refund_unused},
             change=lambda session: agreements.cancel_agreement(
-                session, agreement_id=input_id(id, "id"), refund_unused=bool(refund_unused), today=today()
+                session, agreement_id=input_id(id, "id"), refund_unused=bool(refund_unused)
             ),
         )
         return wrap(info, Agreement, row)
@@ -155,7 +150,6 @@ class AgreementMutation:
                 category=input.category,
                 subcategory=input.subcategory,
                 effective_date=input.effective_date,
-                today=today(),
             ),
         )
         return wrap(info, Addition, row)
@@ -171,7 +165,6 @@ class AgreementMutation:
                 agreement_id=input_id(input.agreement_id, "agreementId"),
                 units=input.units,
                 reason=input.reason,
-                today=today(),
             ),
         )
         return wrap(info, Adjustment, row)
@@ -183,7 +176,7 @@ class AgreementMutation:
         perform(
             info,
             "expireBlocks",
-            details={"asOf": as_of or today()},
+            details=lambda job: {"asOf": outbox.job_arguments(job)["as_of"]},
             change=lambda session: expiry.request_expiry(session, as_of=as_of),
         )
         return True

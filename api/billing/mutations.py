@@ -4,7 +4,7 @@ import datetime as dt
 
 import strawberry
 
-from accounting import billing, clock
+from accounting import billing, outbox
 from api.context import Info
 from api.fields import mutation
 from api.transaction import perform
@@ -22,7 +22,7 @@ class BillingMutation:
         perform(
             info,
             "runBilling",
-            details={"throughDate": through_date or clock.today()},
+            details=lambda job: {"throughDate": outbox.job_arguments(job)["through_date"]},
             change=lambda session: billing.request_billing_run(session, through_date=through_date),
         )
         return True

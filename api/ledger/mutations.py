@@ -5,7 +5,7 @@ import datetime as dt
 
 import strawberry
 
-from accounting import batches, clock, mappings, periods
+from accounting import batches, mappings, periods
 from api.context import Info, wrap
 from api.enums import AccountType, MappingKind
 from api.fields import mutation
@@ -65,12 +65,11 @@ class LedgerMutation:
         description="Create a batch of everything invoiced and not yet posted, and enqueue its posting."
     )
     def post_journal_batch(self, info: Info, through_date: dt.date | None = None) -> JournalBatch:
-        day = through_date or clock.today()
         row = perform(
             info,
             "postJournalBatch",
-            details={"throughDate": day},
-            change=lambda session: batches.create_batch(session, through_date=day),
+            details=lambda batch: {"throughDate": batch.through_date},
+            change=lambda session: batches.create_batch(session, through_date=through_date),
         )
         return wrap(info, JournalBatch, row)
 

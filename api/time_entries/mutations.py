@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import strawberry
 
-from accounting import clock, drawdown
+from accounting import drawdown
 from api.context import Info, wrap
 from api.enums import BillableOption
 from api.fields import mutation
@@ -74,8 +74,6 @@ class TimeEntryMutation:
             info,
             "reverseTimeEntry",
             details={"id": id},
-            change=lambda session: drawdown.reverse_time_entry(
-                session, time_entry_id=input_id(id, "id"), today=clock.today()
-            ),
+            change=lambda session: drawdown.reverse_time_entry(session, time_entry_id=input_id(id, "id")),
         )
         return wrap(info, TimeEntry, row)

@@ -17,7 +17,7 @@ from accounting import notifications
 from models import Notification, NotificationDelivery
 from models.db import make_engine, unit_of_work
 from models.enums import DeliveryChannel, DeliveryStatus, NotificationKind
-from tests import factories
+from testkit import factories
 from tests.conftest import migrate, postgres_url, reset_database, throwaway_postgres_database
 
 pytestmark = pytest.mark.postgres
