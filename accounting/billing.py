@@ -13,6 +13,7 @@ from sqlalchemy import (
     ColumnElement,
     CursorResult,
     Row,
+    Table,
     and_,
     case,
     false,
@@ -62,8 +63,11 @@ Unbilled = Row[*tuple[Any, ...]]
 # Agreements (or companies) are invoiced in slices of about this many entries, each slice
 # read, invoiced and marked before the next is read, so the run's memory stays flat.
 _ENTRIES_PER_SLICE = 5000
-# Entries marked billed per UPDATE (its IN list).
+# Entries marked billed per UPDATE (its IN list), and lines per INSERT.
 _IDS_PER_UPDATE = 5000
+# Lines through Core: a single executemany. The ORM's bulk insert split them into one
+# statement per invoice (the "Covered by agreement" line has no time entry).
+_INSERT_LINES = insert(cast(Table, InvoiceLine.__table__))
 
 
 def _usage_time() -> ColumnElement[bool]:
@@ -262,7 +266,7 @@ def _new_invoices(
 
 def _write_lines(session: Session, lines: list[dict[str, object]]) -> None:
     for first in range(0, len(lines), _IDS_PER_UPDATE):
-        session.execute(insert(InvoiceLine.__table__), lines[first : first + _IDS_PER_UPDATE])
+        session.execute(_INSERT_LINES, lines[first : first + _IDS_PER_UPDATE])
 
 
 def _mark(
