@@ -169,8 +169,9 @@ def _slices(
     or company), a list of whole groups of about _ENTRIES_PER_SLICE entries at a time.
 
     One ordered read per pass, through a server-side cursor where the driver has one
-    (PostgreSQL), so only a slice is in memory. Reading a slice of keys at a time
-    instead let the planner scan every unbilled entry for each slice (290 s at 1M).
+    (PostgreSQL), so only a slice is in memory. A read per slice of keys left each
+    slice's plan to the statistics: on a freshly loaded table the planner scanned every
+    unbilled entry for each slice (B3 at 1M: 290 s).
     SQLite reads them all first: it must not write a table while a read of it is open.
     """
     stmt = select(*_UNBILLED_COLUMNS).where(*where).order_by(key, TimeEntry.date, TimeEntry.id)
