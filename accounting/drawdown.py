@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ScalarSelect, bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from accounting import clock, jobs
@@ -17,9 +18,12 @@ from accounting.lots import give_back, lock_agreement, open_lots, take_fifo
 from accounting.money import ZERO, list_value, round_money
 from accounting.validation import FREE_TEXT_LENGTH, check_amount, optional_text
 from models import Agreement, AgreementType, Company, Lot, LotMovement, TimeEntry, WorkRole, WorkType
+from models.agreement import agreement_type_excluded_work_role, agreement_type_excluded_work_type
 from models.enums import AgreementStatus, ApplicationUnits, BillableOption, Coverage, MovementKind
 
 MAX_HOURS = Decimal("10000")
+_EXCLUDED_TYPES = agreement_type_excluded_work_type
+_EXCLUDED_ROLES = agreement_type_excluded_work_role
 
 
 def coverage_reason(
@@ -31,13 +35,22 @@ def coverage_reason(
     work_role_id: int,
 ) -> Coverage:
     """COVERED if the agreement would cover this work on this date, else why not."""
+    return _coverage(
+        agreement,
+        date=date,
+        type_excluded=any(t.id == work_type_id for t in agreement_type.excluded_work_types),
+        role_excluded=any(r.id == work_role_id for r in agreement_type.excluded_work_roles),
+    )
+
+
+def _coverage(agreement: Agreement, *, date: dt.date, type_excluded: bool, role_excluded: bool) -> Coverage:
     if agreement.status is not AgreementStatus.ACTIVE:
         return Coverage.AGREEMENT_NOT_ACTIVE
     if date < agreement.start_date or (agreement.end_date is not None and date > agreement.end_date):
         return Coverage.OUTSIDE_AGREEMENT_DATES
-    if any(t.id == work_type_id for t in agreement_type.excluded_work_types):
+    if type_excluded:
         return Coverage.EXCLUDED_WORK_TYPE
-    if any(r.id == work_role_id for r in agreement_type.excluded_work_roles):
+    if role_excluded:
         return Coverage.EXCLUDED_WORK_ROLE
     return Coverage.COVERED
 
@@ -82,6 +95,90 @@ def _choose_agreement(
     return first_covering or _Choice(None, None, first_reason or Coverage.NO_AGREEMENT)
 
 
+@dataclass(frozen=True)
+class _Work:
+    company_id: int
+    work_type_id: int
+    work_role_id: int
+    date: dt.date
+
+    def keys(self) -> dict[str, int]:
+        return {
+            "company_id": self.company_id,
+            "work_type_id": self.work_type_id,
+            "work_role_id": self.work_role_id,
+        }
+
+
+def _catalog() -> tuple[ScalarSelect[Any], ...]:
+    """The company's id, the work type's multiplier and the role's hourly rate (None if missing)."""
+    return (
+        select(Company.id).where(Company.id == bindparam("company_id")).scalar_subquery(),
+        select(WorkType.rate_multiplier).where(WorkType.id == bindparam("work_type_id")).scalar_subquery(),
+        select(WorkRole.hourly_rate).where(WorkRole.id == bindparam("work_role_id")).scalar_subquery(),
+    )
+
+
+# Both statements are built once (with their cache keys): logTime is the hot write path.
+_RATES = select(*_catalog())
+# The agreement locked as lock_agreement locks it (its row only, not its type's), with its
+# type, whether the type excludes the work type and role, and the rates.
+_LOCK_NAMED = (
+    select(
+        Agreement,
+        AgreementType,
+        exists().where(
+            _EXCLUDED_TYPES.c.agreement_type_id == Agreement.agreement_type_id,
+            _EXCLUDED_TYPES.c.work_type_id == bindparam("work_type_id"),
+        ),
+        exists().where(
+            _EXCLUDED_ROLES.c.agreement_type_id == Agreement.agreement_type_id,
+            _EXCLUDED_ROLES.c.work_role_id == bindparam("work_role_id"),
+        ),
+        *_catalog(),
+    )
+    .join(AgreementType, AgreementType.id == Agreement.agreement_type_id)
+    .where(Agreement.id == bindparam("agreement_id"))
+    .with_for_update(of=Agreement)
+    .execution_options(populate_existing=True)
+)
+
+
+def _lock_named_agreement(
+    session: Session, agreement_id: int, work: _Work
+) -> tuple[_Choice, tuple[Decimal, Decimal]]:
+    """The agreement named by the entry, locked, with its type and the rates, in one
+    statement (_LOCK_NAMED); returns the choice and (hourly rate, multiplier)."""
+    row = session.execute(_LOCK_NAMED, {"agreement_id": agreement_id, **work.keys()}).first()
+    if row is None:
+        _rates(session, work)  # a missing company, work type or role is reported first
+        raise NotFound("agreement", agreement_id)
+    agreement, agreement_type, type_excluded, role_excluded, company, multiplier, rate = row
+    rates = _checked(work, company, multiplier, rate)
+    if agreement.company_id != work.company_id:
+        raise InvalidInput(f"agreement {agreement_id} does not belong to company {work.company_id}")
+    reason = _coverage(
+        agreement, date=work.date, type_excluded=bool(type_excluded), role_excluded=bool(role_excluded)
+    )
+    return _Choice(agreement, agreement_type, reason), rates
+
+
+def _rates(session: Session, work: _Work) -> tuple[Decimal, Decimal]:
+    """The role's hourly rate and the work type's multiplier, checking that the company,
+    type and role exist, in one statement."""
+    return _checked(work, *session.execute(_RATES, work.keys()).one())
+
+
+def _checked(work: _Work, company: int | None, multiplier: Any, hourly_rate: Any) -> tuple[Decimal, Decimal]:
+    if company is None:
+        raise NotFound("company", work.company_id)
+    if multiplier is None:
+        raise NotFound("work type", work.work_type_id)
+    if hourly_rate is None:
+        raise NotFound("work role", work.work_role_id)
+    return hourly_rate, multiplier
+
+
 def log_time(
     session: Session,
     *,
@@ -108,72 +205,58 @@ def log_time(
     internal_notes = optional_text(
         internal_notes, "internalNotes", max_length=FREE_TEXT_LENGTH, free_text=True
     )
-    # The company, the work type's multiplier and the role's rate in one statement.
-    found_company, multiplier, hourly_rate = session.execute(
-        select(
-            select(Company.id).where(Company.id == company_id).scalar_subquery(),
-            select(WorkType.rate_multiplier).where(WorkType.id == work_type_id).scalar_subquery(),
-            select(WorkRole.hourly_rate).where(WorkRole.id == work_role_id).scalar_subquery(),
-        )
-    ).one()
-    if found_company is None:
-        raise NotFound("company", company_id)
-    if multiplier is None:
-        raise NotFound("work type", work_type_id)
-    if hourly_rate is None:
-        raise NotFound("work role", work_role_id)
-    value = list_value(hours, hourly_rate, multiplier)
-
-    agreement: Agreement | None = None
-    agreement_type: AgreementType | None = None
+    work = _Work(company_id, work_type_id, work_role_id, date)
     if agreement_id is not None:
-        agreement = lock_agreement(session, agreement_id)
-        if agreement is None:
-            raise NotFound("agreement", agreement_id)
-        if agreement.company_id != company_id:
-            raise InvalidInput(f"agreement {agreement_id} does not belong to company {company_id}")
-        agreement_type = load_agreement_type(session, agreement.agreement_type_id)
-        reason = coverage_reason(
-            agreement, agreement_type, date=date, work_type_id=work_type_id, work_role_id=work_role_id
-        )
-    elif billable_option is BillableOption.DO_NOT_BILL:
-        reason = Coverage.NO_AGREEMENT
+        choice, (hourly_rate, multiplier) = _lock_named_agreement(session, agreement_id, work)
     else:
-        choice = _choose_agreement(
-            session, company_id=company_id, date=date, work_type_id=work_type_id, work_role_id=work_role_id
+        hourly_rate, multiplier = _rates(session, work)
+        choice = (
+            _Choice(None, None, Coverage.NO_AGREEMENT)
+            if billable_option is BillableOption.DO_NOT_BILL
+            else _choose_agreement(
+                session,
+                company_id=company_id,
+                date=date,
+                work_type_id=work_type_id,
+                work_role_id=work_role_id,
+            )
         )
-        agreement, agreement_type, reason = choice.agreement, choice.agreement_type, choice.reason
-
+    agreement, agreement_type = choice.agreement, choice.agreement_type
     entry = TimeEntry(
         company_id=company_id,
         agreement_id=agreement.id if agreement is not None else None,
-        work_type_id=work_type_id,
-        work_role_id=work_role_id,
-        date=date,
         hours=hours,
         billable_option=billable_option,
         notes=notes,
         internal_notes=internal_notes,
-        value=value,
+        value=list_value(hours, hourly_rate, multiplier),
         covered_value=ZERO,
         units_applied=ZERO,
         hours_billable=ZERO,
         amount_billable=ZERO,
-        coverage=reason,
+        coverage=choice.reason,
         billed=False,
         reversed=False,
+        work_type_id=work_type_id,
+        work_role_id=work_role_id,
+        date=date,
     )
     lots: list[Lot] = []
     if billable_option is BillableOption.DO_NOT_BILL:
         entry.coverage = Coverage.DO_NOT_BILL
     elif billable_option is BillableOption.NO_CHARGE:
         entry.coverage = Coverage.NO_CHARGE
-    elif reason is not Coverage.COVERED or agreement is None or agreement_type is None:
-        entry.hours_billable, entry.amount_billable = hours, value
+    elif choice.reason is not Coverage.COVERED or agreement is None or agreement_type is None:
+        entry.hours_billable, entry.amount_billable = hours, entry.value
     else:
         lots = _draw(session, entry, agreement, agreement_type, rate=hourly_rate * multiplier)
+    _record(session, entry, lots, agreement)
+    return entry
 
-    # The entry is complete before its one INSERT (... RETURNING id); its draws follow.
+
+def _record(session: Session, entry: TimeEntry, lots: list[Lot], agreement: Agreement | None) -> None:
+    """Write the entry (complete before its one INSERT ... RETURNING id), then its draws
+    from the lots and the balance evaluation's outbox row in one more flush."""
     session.add(entry)
     session.flush()
     if entry.units_applied > 0:
@@ -185,11 +268,12 @@ def log_time(
             date=entry.date,
             time_entry_id=entry.id,
         )
-        session.flush()
     if agreement is not None and entry.coverage in (Coverage.COVERED, Coverage.OVERRUN):
         overrun_entry = entry.id if entry.coverage is Coverage.OVERRUN else None
+        # enqueue's flush writes the lots' updates and the movements with the outbox row.
         jobs.enqueue(session, jobs.EVALUATE_BALANCE, agreement_id=agreement.id, time_entry_id=overrun_entry)
-    return entry
+    else:
+        session.flush()
 
 
 def _draw(

@@ -14,8 +14,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import BigInteger, Engine, func, insert, select, type_coerce, update
+from sqlalchemy import BigInteger, Engine, func, insert, select, text, type_coerce, update
+from sqlalchemy.orm import Session
 
 from accounting import access, agreements, catalog, ledger
 from accounting.money import ZERO, list_value, release
@@ -160,16 +162,53 @@ def bulk_time_entries(
                     remaining = after
                 lot.units_remaining = remaining
                 lot.units_applied += hours * per_agreement
-            ids = session.scalars(
-                insert(TimeEntry).returning(TimeEntry.id, sort_by_parameter_order=True), [e for e, _ in plan]
-            ).all()
-            session.execute(
-                insert(LotMovement),
-                [{**m, "time_entry_id": entry_id} for (_, m), entry_id in zip(plan, ids, strict=True)],
-            )
+            ids = _insert_entries(session, [e for e, _ in plan])
+            movements = [{**m, "time_entry_id": entry_id} for (_, m), entry_id in zip(plan, ids, strict=True)]
+            if session.bind is not None and session.bind.dialect.name == "postgresql":
+                _copy(session, LotMovement.__table__, movements)
+            else:
+                session.execute(insert(LotMovement), movements)
             written += len(plan)
         session.flush()
     return written
+
+
+def _insert_entries(session: Session, entries: list[dict[str, object]]) -> list[int]:
+    """Insert time entry rows, returning their ids in order. On PostgreSQL by COPY with ids
+    taken from the sequence first (a million entries: INSERT ... RETURNING took minutes)."""
+    if session.bind is None or session.bind.dialect.name != "postgresql":
+        return list(
+            session.scalars(insert(TimeEntry).returning(TimeEntry.id, sort_by_parameter_order=True), entries)
+        )
+    ids = list(
+        session.scalars(
+            text("SELECT nextval(pg_get_serial_sequence('time_entry', 'id')) FROM generate_series(1, :n)"),
+            {"n": len(entries)},
+        )
+    )
+    _copy(session, TimeEntry.__table__, [{"id": i, **e} for i, e in zip(ids, entries, strict=True)])
+    return ids
+
+
+def _copy(session: Session, table: Any, rows: list[dict[str, object]]) -> None:
+    """COPY rows (dicts with the same keys) into a table, each value through its column
+    type's bind processor (Money as hundredths, enums as names), as an INSERT would."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect
+    names = list(rows[0])
+    processors = [table.c[name].type._cached_bind_processor(dialect) for name in names]
+    raw: Any = session.connection().connection.dbapi_connection  # psycopg's, for its COPY
+    if raw is None:
+        raise RuntimeError("no DBAPI connection to COPY through")
+    with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    value if process is None else process(value)
+                    for process, value in zip(processors, (row[n] for n in names), strict=True)
+                ]
+            )
 
 
 @dataclass(frozen=True)
