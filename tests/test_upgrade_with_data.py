@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import Boolean, Date, DateTime, Engine, MetaData, select
 from sqlalchemy.orm import Session
 
-from accounting import agreements, batches, billing, ledger, periods, rollforward
+from accounting import agreements, batches, billing, closing, ledger, periods, rollforward
 from migrations import runner
 from models import (
     Agreement,
@@ -250,7 +250,7 @@ class TestUpgradeWithTheReleasesData:
             billing.run_billing(session, through_date=dt.date(2026, 11, 29))
             batch = batches.create_batch(session, through_date=dt.date(2026, 11, 29))
             assert batches.post_batch(session, batch_id=batch.id).error is None
-            close = periods.close_period(session, through=dt.date(2026, 11, 29), today=dt.date(2026, 11, 30))
+            close = closing.close_period(session, through=dt.date(2026, 11, 29), today=dt.date(2026, 11, 30))
 
             assert close.through == periods.closed_through(session) == dt.date(2026, 11, 29)
             after = rollforward.deferred_revenue_rollforward(

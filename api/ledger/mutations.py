@@ -5,7 +5,7 @@ import datetime as dt
 
 import strawberry
 
-from accounting import batches, mappings, periods
+from accounting import batches, closing, mappings
 from api.context import Info, wrap
 from api.enums import AccountType, MappingKind
 from api.fields import mutation
@@ -83,6 +83,6 @@ class LedgerMutation:
             info,
             "closePeriod",
             details={"through": through},
-            change=lambda session: periods.close_period(session, through=through),
+            change=lambda session: closing.close_period(session, through=through),
         )
         return row.through

@@ -22,6 +22,7 @@ from accounting import (
     billing,
     catalog,
     clock,
+    closing,
     drawdown,
     expiry,
     ledger,
@@ -332,13 +333,13 @@ def _replay(session: Session, ops: list) -> None:  # type: ignore[type-arg]
                 post_everything_through(session, through)
             try:
                 with session.begin_nested():
-                    periods.close_period(session, through=through, today=START + dt.timedelta(days=300))
+                    closing.close_period(session, through=through, today=START + dt.timedelta(days=300))
             except InvalidInput:
                 assert closed is not None and through < closed
             except Conflict:
                 # Refused only with something left, never after settling everything through it.
                 assert not settle
-                assert periods.unposted_through(session, through=through)
+                assert closing.unposted_through(session, through=through)
             else:
                 assert periods.closed_through(session) == through
         check_invariants(session, deals)

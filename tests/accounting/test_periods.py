@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from accounting import agreements, batches, billing, drawdown, expiry, ledger, periods
+from accounting import agreements, batches, billing, closing, drawdown, expiry, ledger, periods
 from accounting.errors import Conflict, InvalidInput
 from models import Invoice, InvoiceLine, JournalBatch, JournalEntry, TimeEntry
 from models.enums import BatchStatus, InvoiceKind, MovementKind
@@ -59,7 +59,7 @@ class Shop:
             assert post(self.session, through).status is BatchStatus.POSTED
 
     def close(self, through: dt.date = JUL_31, today: dt.date = AUG_15) -> dt.date:
-        return periods.close_period(self.session, through=through, today=today).through
+        return closing.close_period(self.session, through=through, today=today).through
 
 
 def entry_dates(session: Session, source_type: str) -> list[dt.date]:
@@ -89,7 +89,7 @@ class TestClosePeriod:
     def test_through_must_be_before_today(self, session: Session) -> None:
         Shop(session)
         with pytest.raises(InvalidInput, match="through must be before today"):
-            periods.close_period(session, through=AUG_15, today=AUG_15)
+            closing.close_period(session, through=AUG_15, today=AUG_15)
 
     def test_through_must_not_be_before_the_current_close(self, session: Session) -> None:
         shop = Shop(session)
@@ -182,6 +182,29 @@ class TestCloseRefusedForEachLeftover:
         pending = batches.create_batch(session, through_date=JUL_31)
         self.refused(shop, f"1 PENDING journal batch \\({pending.identifier}\\)")
 
+    def test_what_is_worth_nothing_does_not_hold_the_close_back(self, session: Session) -> None:
+        # A complimentary block (0.00 an hour): its purchase and the usage invoice of the
+        # time it covers write no journal entry, so no batch ever takes them on their own.
+        factories.chart_of_accounts(session)
+        rates = factories.rates(session)
+        deal = factories.agreement(session, agreement_type=factories.block_time_type(session, rates=rates))
+        agreements.purchase_block(
+            session, agreement_id=deal.id, units=D("5"), unit_price=D("0.00"), effective_date=JUL_1
+        )
+        factories.log_time(session, agreement=deal, rates=rates, date=day(5), hours="2")
+        billing.run_billing(session, through_date=JUL_31)
+        assert not batches.has_entries_to_post(session, through_date=JUL_31)
+
+        assert closing.close_period(session, through=JUL_31, today=AUG_15).through == JUL_31
+
+        # The next batch that posts takes them along, dated after the close.
+        agreements.purchase_block(
+            session, agreement_id=deal.id, units=D("1"), unit_price=D("150.00"), effective_date=AUG_1
+        )
+        assert post(session, AUG_1).status is BatchStatus.POSTED
+        assert session.scalars(select(Invoice.number).where(Invoice.batch_id.is_(None))).all() == []
+        assert entry_dates(session, "INVOICE") == [AUG_1]
+
     def test_every_leftover_is_named_at_once(self, session: Session) -> None:
         shop = Shop(session)
         shop.log(day(5), "1")
@@ -266,7 +289,7 @@ class TestLateActivityAfterAClose:
     def test_no_journal_entry_is_ever_dated_inside_the_closed_period(self, session: Session) -> None:
         shop = Shop(session, expire_after_months=1)
         shop.settle(JUL_31)
-        closed = periods.close_period(session, through=JUL_31, today=AUG_15)
+        closed = closing.close_period(session, through=JUL_31, today=AUG_15)
         shop.log(day(3), "1")
         billing.run_billing(session, through_date=day(3))
         expiry.expire_blocks(session, as_of=AUG_1)

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from accounting import agreements, batches, billing, drawdown, expiry, mappings, periods, rollforward
+from accounting import agreements, batches, billing, closing, drawdown, expiry, mappings, rollforward
 from accounting.errors import InvalidInput
 from models.enums import AccountType, ApplicationUnits, MappingKind
 from testkit import factories
@@ -145,7 +145,7 @@ class TestRollforward:
         session, _, _ = history
         batch = batches.create_batch(session, through_date=AUG_31)
         batches.post_batch(session, batch_id=batch.id)
-        periods.close_period(session, through=AUG_31, today=dt.date(2026, 9, 1))
+        closing.close_period(session, through=AUG_31, today=dt.date(2026, 9, 1))
 
         both = rollforward.deferred_revenue_rollforward(session, from_date=JUL_1, to_date=AUG_31)
 
