@@ -13,6 +13,7 @@ from graphql import GraphQLError
 from strawberry.extensions import ParserCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
+from strawberry.types.scalar import ScalarDefinition
 
 from api.access.mutations import AccessMutation
 from api.access.queries import AccessQuery
@@ -81,7 +82,7 @@ schema = BlocktimeSchema(
     mutation=Mutation,
     # Errors get their codes (or are masked) in api.view, after every extension has run.
     extensions=[*limit_extensions(), ParserCache, UnitOfWork],
-    config=StrawberryConfig(scalar_map=SCALAR_MAP),
+    config=StrawberryConfig(scalar_map=dict[object, ScalarDefinition](SCALAR_MAP.items())),
 )
 
 
