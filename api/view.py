@@ -16,6 +16,7 @@ never reached a resolver (the token check could not be made).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import uuid
@@ -25,7 +26,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-from graphql import GraphQLError
+from graphql import GraphQLError, get_operation_ast, parse
 from sqlalchemy import Engine
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -39,10 +40,12 @@ from strawberry.types.graphql import OperationType
 
 from accounting.errors import Unauthenticated
 from api import pages
-from api.auth import WWW_AUTHENTICATE, authenticate, bearer_token
+from api.auth import WWW_AUTHENTICATE, bearer_token
 from api.context import Context
 from api.errors import RETRY_AFTER_SECONDS, UNAUTHENTICATED, internal_error, present, service_unavailable
+from api.limits import MAX_TOKENS
 from api.metrics import Metrics
+from api.transaction import NOT_AN_OPERATION, run_operation
 from models.db import is_transient, retry_safe, retrying
 from models.settings import Settings
 
@@ -85,6 +88,31 @@ def _check_text(text: str) -> None:
         raise BadRequest(
             400, "the JSON body holds a string that is not valid Unicode (a lone surrogate)"
         ) from exc
+
+
+# Whether a request is a mutation decides its unit of work (on SQLite a writer locks up
+# front), which is opened before the token check; documents longer than this are not cached.
+_CACHED_QUERY_CHARS = 10_000
+
+
+def operation_type(query: str, operation_name: str | None) -> OperationType | None:
+    """The type of the operation the request runs; None when the document does not parse
+    (under the same token cap as execution) or names no single operation: strawberry
+    then refuses it before anything executes."""
+    if len(query) > _CACHED_QUERY_CHARS:
+        return _operation_type(query, operation_name)
+    return _cached_operation_type(query, operation_name)
+
+
+def _operation_type(query: str, operation_name: str | None) -> OperationType | None:
+    try:
+        operation = get_operation_ast(parse(query, max_tokens=MAX_TOKENS), operation_name)
+    except GraphQLError:
+        return None
+    return None if operation is None else OperationType(operation.operation.value)
+
+
+_cached_operation_type = functools.lru_cache(maxsize=512)(_operation_type)
 
 
 class BadRequest(Exception):
@@ -179,28 +207,18 @@ class GraphQLView:
     def _execute(
         self, context: Context, request_data: RequestData, allowed: frozenset[OperationType]
     ) -> ExecutionResult:
-        """In the worker thread: the token first (before the document is even parsed), then the operation."""
-        try:
-            context.principal = authenticate(context.engine, context.token)
-        except Unauthenticated as exc:
-            context.response.status_code = 401
-            context.response.headers.update(WWW_AUTHENTICATE)
-            return ExecutionResult(
-                data=None, errors=[GraphQLError(exc.message, extensions={"code": UNAUTHENTICATED})]
-            )
-        except Exception as exc:
-            if is_transient(exc):
-                log.warning("authentication unavailable [request %s]: %s", context.request_id, exc)
-                context.response.status_code = 503
-                context.response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-                return ExecutionResult(data=None, errors=[service_unavailable(context.request_id, exc)])
-            log.exception("authentication failed [request %s]", context.request_id)
-            return ExecutionResult(data=None, errors=[internal_error(context.request_id)])
+        """In the worker thread: the token first, on the operation's own transaction and before
+        strawberry parses the document (api.transaction.run_operation), then the operation."""
+        query = request_data.query
+        context.writer = (
+            OperationType.MUTATION in allowed
+            and query is not None
+            and operation_type(query, request_data.operation_name) is OperationType.MUTATION
+        )
 
-        def attempt() -> ExecutionResult:
-            context.fresh_attempt()
+        def execute() -> ExecutionResult:
             return self.schema.execute_sync(
-                request_data.query,
+                query,
                 variable_values=request_data.variables,
                 context_value=context,
                 operation_name=request_data.operation_name,
@@ -208,10 +226,30 @@ class GraphQLView:
                 operation_extensions=request_data.extensions,
             )
 
+        def attempt() -> ExecutionResult:
+            return run_operation(context, writer=context.writer, execute=execute)
+
         def rolled_back_by_a_transient_failure(_state: object) -> bool:
             return context.transient is not None and retry_safe(context.transient)
 
-        result: ExecutionResult = retrying(rolled_back_by_a_transient_failure)(attempt)
+        try:
+            result: ExecutionResult = retrying(rolled_back_by_a_transient_failure)(attempt)
+        except Unauthenticated as exc:
+            context.response.status_code = 401
+            context.response.headers.update(WWW_AUTHENTICATE)
+            return ExecutionResult(
+                data=None, errors=[GraphQLError(exc.message, extensions={"code": UNAUTHENTICATED})]
+            )
+        except NOT_AN_OPERATION:
+            raise
+        except Exception as exc:  # the token check itself failed (run_operation answers the rest)
+            if is_transient(exc):
+                log.warning("authentication unavailable [request %s]: %s", context.request_id, exc)
+                context.response.status_code = 503
+                context.response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+                return ExecutionResult(data=None, errors=[service_unavailable(context.request_id, exc)])
+            log.exception("authentication failed [request %s]", context.request_id)
+            return ExecutionResult(data=None, errors=[internal_error(context.request_id)])
         if context.transient is not None:
             log.warning(
                 "transient database failure outlasted the retries [request %s]: %s",
