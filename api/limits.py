@@ -13,7 +13,8 @@ strawberry's ValidationCache did, without hashing the whole AST on every request
 unless the budget ran out.
 
 Extensions are given as factories: strawberry builds one per operation, so no
-state is shared between concurrent requests. Tokens are capped while parsing,
+state is shared between concurrent requests. Tokens are capped while parsing
+(`parse_document`, which api.view also uses to tell a mutation before the token check),
 the body size by Starlette (413) and a connection's `first` by
 accounting.queries.MAX_PAGE.
 """
@@ -37,9 +38,10 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
     ValidationRule,
+    parse,
 )
 from graphql.validation.validate import ValidationAbortedError
-from strawberry.extensions import MaxTokensLimiter, SchemaExtension
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
 from accounting.queries import MAX_PAGE
@@ -238,9 +240,30 @@ def validation_cache() -> functools._lru_cache_wrapper[list[GraphQLError]]:
     return _cached_check
 
 
+def _parse(query: str) -> DocumentNode:
+    return parse(query, max_tokens=MAX_TOKENS)
+
+
+_cached_parse = functools.lru_cache(maxsize=512)(_parse)
+
+
+def parse_document(query: str) -> DocumentNode:
+    """The document of `query`, parsed under the token cap (a GraphQLSyntaxError past it);
+    the last 512 texts of up to CACHED_QUERY_CHARS are kept parsed."""
+    return _cached_parse(query) if len(query) <= CACHED_QUERY_CHARS else _parse(query)
+
+
 class BoundedValidation(SchemaExtension):
-    """The limits first (linear, before any rule explores the document), then validation and
-    the document check, cached per document text and role unless validation ran out of time."""
+    """Parsing under the token cap, from a cache; then the limits (linear, before any rule
+    explores the document), validation and the document check, cached per document text
+    and role unless validation ran out of time. One extension for all of it: strawberry
+    runs every extension's hooks on every request."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.graphql_document is None and context.query:
+            context.graphql_document = parse_document(context.query)
+        yield
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
@@ -262,4 +285,4 @@ class BoundedValidation(SchemaExtension):
 
 
 def limit_extensions() -> list[Callable[[], SchemaExtension]]:
-    return [lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS), BoundedValidation]
+    return [BoundedValidation]

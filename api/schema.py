@@ -10,7 +10,6 @@ import sys
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 from strawberry.types.scalar import ScalarDefinition
@@ -81,7 +80,7 @@ schema = BlocktimeSchema(
     query=Query,
     mutation=Mutation,
     # Errors get their codes (or are masked) in api.view, after every extension has run.
-    extensions=[*limit_extensions(), ParserCache, UnitOfWork],
+    extensions=[*limit_extensions(), UnitOfWork],
     config=StrawberryConfig(scalar_map=dict[object, ScalarDefinition](SCALAR_MAP.items())),
 )
 

@@ -16,7 +16,6 @@ never reached a resolver (the token check could not be made).
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import uuid
@@ -26,7 +25,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-from graphql import GraphQLError, get_operation_ast, parse
+from graphql import GraphQLError, get_operation_ast
 from sqlalchemy import Engine
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -43,7 +42,7 @@ from api import pages
 from api.auth import WWW_AUTHENTICATE, bearer_token
 from api.context import Context
 from api.errors import RETRY_AFTER_SECONDS, UNAUTHENTICATED, internal_error, present, service_unavailable
-from api.limits import MAX_TOKENS
+from api.limits import parse_document
 from api.metrics import Metrics
 from api.transaction import NOT_AN_OPERATION, run_operation
 from models.db import is_transient, retry_safe, retrying
@@ -90,29 +89,17 @@ def _check_text(text: str) -> None:
         ) from exc
 
 
-# Whether a request is a mutation decides its unit of work (on SQLite a writer locks up
-# front), which is opened before the token check; documents longer than this are not cached.
-_CACHED_QUERY_CHARS = 10_000
-
-
 def operation_type(query: str, operation_name: str | None) -> OperationType | None:
-    """The type of the operation the request runs; None when the document does not parse
-    (under the same token cap as execution) or names no single operation: strawberry
-    then refuses it before anything executes."""
-    if len(query) > _CACHED_QUERY_CHARS:
-        return _operation_type(query, operation_name)
-    return _cached_operation_type(query, operation_name)
-
-
-def _operation_type(query: str, operation_name: str | None) -> OperationType | None:
+    """The type of the operation the request runs, from the same cached parse execution uses
+    (api.limits.parse_document): whether it is a mutation decides its unit of work, which is
+    opened before the token check (on SQLite a writer locks up front). None when the document
+    does not parse or names no single operation: strawberry then refuses it before anything
+    executes."""
     try:
-        operation = get_operation_ast(parse(query, max_tokens=MAX_TOKENS), operation_name)
+        operation = get_operation_ast(parse_document(query), operation_name)
     except GraphQLError:
         return None
     return None if operation is None else OperationType(operation.operation.value)
-
-
-_cached_operation_type = functools.lru_cache(maxsize=512)(_operation_type)
 
 
 class BadRequest(Exception):
@@ -257,7 +244,7 @@ class GraphQLView:
                 str(context.transient).splitlines()[0],
             )
         # Here rather than in an extension: errors raised by extensions themselves (a syntax
-        # error under ParserCache, say) bypass every extension hook.
+        # error raised while parsing, say) bypass every extension hook.
         if result.errors:
             result.errors = [present(error, context.request_id) for error in result.errors]
         return result
