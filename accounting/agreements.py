@@ -11,6 +11,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import (
     BigInteger,
+    BindParameter,
     ColumnElement,
     Connection,
     Row,
@@ -433,10 +434,9 @@ def _sum_units(kind: MovementKind) -> Any:
     )
 
 
-def _lots_on_statement(lots: ColumnElement[bool], *selected: Any) -> Select[Any]:
-    """The lots that `lots` selects (as `selected`: the entity by default), each followed
-    by the sums per kind of its movements dated after the bound "day"."""
-    later = (
+def _later_sums(lots: ColumnElement[bool]) -> Any:
+    """Per lot that `lots` selects, the sums per kind of its movements dated after the bound "day"."""
+    return (
         select(
             LotMovement.lot_id.label("lot_id"),
             _sum_units(MovementKind.USAGE).label("usage"),
@@ -449,8 +449,14 @@ def _lots_on_statement(lots: ColumnElement[bool], *selected: Any) -> Select[Any]
         .group_by(LotMovement.lot_id)
         .subquery()
     )
+
+
+def _lots_on_statement(lots: ColumnElement[bool]) -> Select[Any]:
+    """The lots that `lots` selects, each followed by the sums per kind of its movements
+    dated after the bound "day"."""
+    later = _later_sums(lots)
     return (
-        select(*(selected or (Lot,)), *(later.c[k] for k in _SUMS))
+        select(Lot, *(later.c[k] for k in _SUMS))
         .outerjoin(later, later.c.lot_id == Lot.id)
         .where(lots)
         .order_by(Lot.effective_date, Lot.id)
@@ -479,24 +485,41 @@ def lots_selected_on(session: Session, lots: ColumnElement[bool], day: dt.date) 
     return _on_date(((lot, sums) for lot, *sums in rows), day)
 
 
-# The balance check's lots (bench B1): only the columns a balance reads, as plain rows
-# on the session's connection; no entity, identity map or ORM compilation per request.
-_LOT_FIGURES_OF_AGREEMENTS_ON = _lots_on_statement(
-    Lot.agreement_id.in_(bindparam("agreement_ids", expanding=True)),
-    Lot.agreement_id,
-    Lot.effective_date,
-    Lot.expires_on,
-    Lot.units,
-    Lot.unit_price,
-    Lot.units_remaining,
-    Lot.units_applied,
-    Lot.units_expired,
-    Lot.units_written_off,
-    Lot.units_refunded,
-)
-_TYPE_THRESHOLDS = select(
-    AgreementType.id, AgreementType.low_balance_threshold, AgreementType.low_balance_percent
-).where(AgreementType.id.in_(bindparam("type_ids", expanding=True)))
+def _balance_rows_statement() -> Select[*tuple[Any, ...]]:
+    """Per agreement, its type's thresholds and each of its lots (the columns a balance
+    reads, with the sums of its movements dated after the bound "day"); one row with no
+    lot for an agreement without lots. FIFO order."""
+    ids: BindParameter[list[int]] = bindparam("agreement_ids", expanding=True)
+    later = _later_sums(Lot.agreement_id.in_(ids))
+    return (
+        select(
+            Agreement.id.label("of_agreement"),
+            AgreementType.low_balance_threshold,
+            AgreementType.low_balance_percent,
+            Lot.agreement_id,
+            Lot.effective_date,
+            Lot.expires_on,
+            Lot.units,
+            Lot.unit_price,
+            Lot.units_remaining,
+            Lot.units_applied,
+            Lot.units_expired,
+            Lot.units_written_off,
+            Lot.units_refunded,
+            *(later.c[k] for k in _SUMS),
+        )
+        .select_from(Agreement)
+        .join(AgreementType, AgreementType.id == Agreement.agreement_type_id)
+        .outerjoin(Lot, Lot.agreement_id == Agreement.id)
+        .outerjoin(later, later.c.lot_id == Lot.id)
+        .where(Agreement.id.in_(ids))
+        .order_by(Lot.effective_date, Lot.id)
+    )
+
+
+# The balance check's one statement (bench B1), built once and run on the session's
+# connection as plain rows: no entity, identity map or ORM compilation per request.
+_BALANCE_ROWS = _balance_rows_statement()
 
 
 def _connection(session: Session) -> Connection:
@@ -595,23 +618,24 @@ def balance_from_lots(
 def balances(
     session: Session, agreements: Sequence[Agreement], *, as_of: dt.date | None = None
 ) -> dict[int, Balance]:
-    """Balances of many agreements on `as_of` (default today) in two queries, whatever
+    """Balances of many agreements on `as_of` (default today) in one query, whatever
     their number and however long their history (SPEC §8)."""
     if not agreements:
         return {}
     day = as_of or clock.today()
-    connection = _connection(session)
-    types = {
-        row.id: row
-        for row in connection.execute(
-            _TYPE_THRESHOLDS, {"type_ids": list({a.agreement_type_id for a in agreements})}
-        )
-    }
+    rows = _connection(session).execute(
+        _BALANCE_ROWS, {"agreement_ids": [a.id for a in agreements], "day": day}
+    )
+    thresholds: dict[int, Row[Any]] = {}
     lots: dict[int, list[LotOnDate[Any]]] = {a.id: [] for a in agreements}
-    rows = connection.execute(_LOT_FIGURES_OF_AGREEMENTS_ON, {"agreement_ids": list(lots), "day": day}).all()
-    for on in _on_date(((row, row[-len(_SUMS) :]) for row in rows), day):
+    lot_rows = []
+    for row in rows:
+        thresholds[row.of_agreement] = row
+        if row.agreement_id is not None:
+            lot_rows.append(row)
+    for on in _on_date(((row, row[-len(_SUMS) :]) for row in lot_rows), day):
         lots[on.lot.agreement_id].append(on)
-    return {a.id: balance_from_lots(a, types[a.agreement_type_id], lots[a.id], as_of=day) for a in agreements}
+    return {a.id: balance_from_lots(a, thresholds[a.id], lots[a.id], as_of=day) for a in agreements}
 
 
 def balance(session: Session, agreement: Agreement, *, as_of: dt.date | None = None) -> Balance:

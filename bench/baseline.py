@@ -5,7 +5,7 @@ A bare Starlette endpoint under the same uvicorn, with the same engine settings
 (`models.db.make_engine`: pool, pre-ping, statement timeout) and the same thread
 limiter as `blocktime serve`. It takes the same request body (the GraphQL document
 is ignored; `variables.id` is read), authenticates the same bearer token and runs
-the same four SQL statements Blocktime runs for
+the same three SQL statements Blocktime runs for
 `agreement(id) { balance { unitsRemaining deferredRevenue isLow } }`, in the same
 one transaction (the token read on the operation's connection), and answers the same
 JSON. What it
@@ -45,8 +45,8 @@ from models.settings import get_settings
 
 CENT = Decimal("0.01")
 # The statements Blocktime emits for the balance check, in its one transaction (captured
-# with an engine event): the token, the agreement, its type's thresholds, its lots as they
-# stand at the end of the day (each with the sums of its movements dated after it).
+# with an engine event): the token, the agreement, then its type's thresholds and its lots
+# as they stand at the end of the day (each with the sums of its movements dated after it).
 PRINCIPAL_SQL = (
     "SELECT api_token.id, api_token.name, api_token.role, api_token.company_id, api_token.revoked_at \n"
     "FROM api_token \nWHERE api_token.token_hash = %(token_hash)s::VARCHAR"
@@ -57,23 +57,22 @@ AGREEMENT_SQL = (
     "agreement.alert_epoch, agreement.cancelled_on, agreement.notify_emails, agreement.id, "
     "agreement.created_at \nFROM agreement \nWHERE agreement.id = %(pk_1)s::BIGINT"
 )
-TYPE_SQL = (
-    "SELECT agreement_type.id, agreement_type.low_balance_threshold, agreement_type.low_balance_percent \n"
-    "FROM agreement_type \nWHERE agreement_type.id IN (%(type_ids_1)s::BIGINT)"
-)
 _LATER = ", ".join(
     f"coalesce(sum(CASE WHEN (lot_movement.kind = %(kind_{n})s) THEN lot_movement.units "
     f"ELSE %(param_{n})s::INTEGER END), %(coalesce_{n})s::INTEGER) AS {name}"
     for n, name in enumerate(("usage", "reversal", "expiry", "write_off", "refund"), start=1)
 )
-LOTS_SQL = (
-    "SELECT lot.agreement_id, lot.effective_date, lot.expires_on, lot.units, lot.unit_price, "
-    "lot.units_remaining, lot.units_applied, lot.units_expired, lot.units_written_off, lot.units_refunded, "
-    "anon_1.usage, anon_1.reversal, anon_1.expiry, anon_1.write_off, anon_1.refund \n"
-    f"FROM lot LEFT OUTER JOIN (SELECT lot_movement.lot_id AS lot_id, {_LATER} \nFROM lot_movement \n"
+BALANCE_SQL = (
+    "SELECT agreement.id AS of_agreement, agreement_type.low_balance_threshold, "
+    "agreement_type.low_balance_percent, lot.agreement_id, lot.effective_date, lot.expires_on, lot.units, "
+    "lot.unit_price, lot.units_remaining, lot.units_applied, lot.units_expired, lot.units_written_off, "
+    "lot.units_refunded, anon_1.usage, anon_1.reversal, anon_1.expiry, anon_1.write_off, anon_1.refund \n"
+    "FROM agreement JOIN agreement_type ON agreement_type.id = agreement.agreement_type_id "
+    "LEFT OUTER JOIN lot ON lot.agreement_id = agreement.id LEFT OUTER JOIN "
+    f"(SELECT lot_movement.lot_id AS lot_id, {_LATER} \nFROM lot_movement \n"
     "WHERE lot_movement.lot_id IN (SELECT lot.id \nFROM lot \nWHERE lot.agreement_id IN "
     "(%(agreement_ids_1)s::BIGINT)) AND lot_movement.date > %(day)s::DATE GROUP BY lot_movement.lot_id) "
-    "AS anon_1 ON anon_1.lot_id = lot.id \nWHERE lot.agreement_id IN (%(agreement_ids_1)s::BIGINT) "
+    "AS anon_1 ON anon_1.lot_id = lot.id \nWHERE agreement.id IN (%(agreement_ids_1)s::BIGINT) "
     "ORDER BY lot.effective_date, lot.id"
 )
 SUMS = ("usage", "reversal", "expiry", "write_off", "refund")
@@ -110,12 +109,15 @@ def balance_check(engine: Engine, token: str | None, agreement_id: int) -> JSONR
         agreement = conn.exec_driver_sql(AGREEMENT_SQL, {"pk_1": agreement_id}).mappings().first()
         if agreement is None or (company_id is not None and agreement["company_id"] != company_id):
             return _error(f"agreement {agreement_id} not found", "NOT_FOUND")
-        kind = conn.exec_driver_sql(TYPE_SQL, {"type_ids_1": agreement["agreement_type_id"]}).mappings().one()
-        lots = (
-            conn.exec_driver_sql(LOTS_SQL, {**LOTS_PARAMETERS, "agreement_ids_1": agreement_id, "day": day})
+        rows = (
+            conn.exec_driver_sql(
+                BALANCE_SQL, {**LOTS_PARAMETERS, "agreement_ids_1": agreement_id, "day": day}
+            )
             .mappings()
             .all()
         )
+    kind = rows[0]  # the type's thresholds are on every row
+    lots = [row for row in rows if row["agreement_id"] is not None]
     bought = removed = remaining = deferred = Decimal(0)
     for lot in lots:
         if lot["effective_date"] > day:
