@@ -7,9 +7,21 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy import BigInteger, ColumnElement, Select, bindparam, case, func, select, type_coerce
+from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    ColumnElement,
+    Connection,
+    Row,
+    Select,
+    bindparam,
+    case,
+    func,
+    select,
+    type_coerce,
+)
 from sqlalchemy.orm import Session, selectinload
 
 from accounting import clock, jobs, periods
@@ -388,13 +400,17 @@ class Balance:
     units_expiring_next: Decimal = ZERO
 
 
+# A lot as the ORM loads it, or a row of the columns a balance reads (balances()).
+L = TypeVar("L", Lot, "Row[Any]")
+
+
 @dataclass(frozen=True)
-class LotOnDate:
+class LotOnDate(Generic[L]):
     """One lot as it stood at the end of a day: what its movements dated on or before
     that day left of it (SPEC §8). Later movements are added back, so reading a past
     date costs the movements after it, never the lot's whole history."""
 
-    lot: Lot
+    lot: L
     day: dt.date
     remaining: Decimal
     applied: Decimal
@@ -403,15 +419,18 @@ class LotOnDate:
 
     @property
     def scheduled(self) -> bool:
-        return self.lot.effective_date > self.day
+        return bool(self.lot.effective_date > self.day)
 
     @property
     def expired(self) -> bool:
-        return self.lot.expires_on is not None and self.lot.expires_on <= self.day
+        return bool(self.lot.expires_on is not None and self.lot.expires_on <= self.day)
 
     @property
     def in_effect(self) -> bool:
         return not self.scheduled and not self.expired
+
+
+_SUMS = ("usage", "reversal", "expiry", "write_off", "refund")
 
 
 def _sum_units(kind: MovementKind) -> Any:
@@ -421,10 +440,9 @@ def _sum_units(kind: MovementKind) -> Any:
     )
 
 
-def _lots_on_statement(lots: ColumnElement[bool]) -> Select[Any]:
-    """The lots that `lots` selects, each with the sums per kind of its movements dated
-    after the bound "day"."""
-    later = (
+def _later_sums(lots: ColumnElement[bool]) -> Any:
+    """Per lot that `lots` selects, the sums per kind of its movements dated after the bound "day"."""
+    return (
         select(
             LotMovement.lot_id.label("lot_id"),
             _sum_units(MovementKind.USAGE).label("usage"),
@@ -437,8 +455,14 @@ def _lots_on_statement(lots: ColumnElement[bool]) -> Select[Any]:
         .group_by(LotMovement.lot_id)
         .subquery()
     )
+
+
+def _lots_on_statement(lots: ColumnElement[bool]) -> Select[Any]:
+    """The lots that `lots` selects, each followed by the sums per kind of its movements
+    dated after the bound "day"."""
+    later = _later_sums(lots)
     return (
-        select(Lot, later.c.usage, later.c.reversal, later.c.expiry, later.c.write_off, later.c.refund)
+        select(Lot, *(later.c[k] for k in _SUMS))
         .outerjoin(later, later.c.lot_id == Lot.id)
         .where(lots)
         .order_by(Lot.effective_date, Lot.id)
@@ -450,25 +474,70 @@ def _lots_on_statement(lots: ColumnElement[bool]) -> Select[Any]:
 _LOTS_OF_AGREEMENTS_ON = _lots_on_statement(Lot.agreement_id.in_(bindparam("agreement_ids", expanding=True)))
 
 
-def lots_on(session: Session, agreement_ids: Sequence[int], day: dt.date) -> dict[int, list[LotOnDate]]:
+def lots_on(session: Session, agreement_ids: Sequence[int], day: dt.date) -> dict[int, list[LotOnDate[Lot]]]:
     """Every lot of the agreements as it stood at the end of `day`, FIFO order, in ONE
     statement: each lot joined with the sums, per kind, of its movements dated after
     `day` (index lot_id, date), which are added back to its current counters."""
-    found: dict[int, list[LotOnDate]] = {i: [] for i in agreement_ids}
+    found: dict[int, list[LotOnDate[Lot]]] = {i: [] for i in agreement_ids}
     rows = session.execute(_LOTS_OF_AGREEMENTS_ON, {"agreement_ids": list(agreement_ids), "day": day})
-    for on in _on_date(rows, day):
+    for on in _on_date(((lot, sums) for lot, *sums in rows), day):
         found[on.lot.agreement_id].append(on)
     return found
 
 
-def lots_selected_on(session: Session, lots: ColumnElement[bool], day: dt.date) -> list[LotOnDate]:
+def lots_selected_on(session: Session, lots: ColumnElement[bool], day: dt.date) -> list[LotOnDate[Lot]]:
     """The lots that the condition `lots` selects, as they stood at the end of `day` (see lots_on)."""
-    return _on_date(session.execute(_lots_on_statement(lots), {"day": day}), day)
+    rows = session.execute(_lots_on_statement(lots), {"day": day})
+    return _on_date(((lot, sums) for lot, *sums in rows), day)
 
 
-def _on_date(rows: Iterable[Any], day: dt.date) -> list[LotOnDate]:
-    found: list[LotOnDate] = []
-    for lot, *sums in rows:
+def _balance_rows_statement() -> Select[*tuple[Any, ...]]:
+    """Per agreement, its type's thresholds and each of its lots (the columns a balance
+    reads, with the sums of its movements dated after the bound "day"); one row with no
+    lot for an agreement without lots. FIFO order."""
+    ids: BindParameter[list[int]] = bindparam("agreement_ids", expanding=True)
+    later = _later_sums(Lot.agreement_id.in_(ids))
+    return (
+        select(
+            Agreement.id.label("of_agreement"),
+            AgreementType.low_balance_threshold,
+            AgreementType.low_balance_percent,
+            Lot.agreement_id,
+            Lot.effective_date,
+            Lot.expires_on,
+            Lot.units,
+            Lot.unit_price,
+            Lot.units_remaining,
+            Lot.units_applied,
+            Lot.units_expired,
+            Lot.units_written_off,
+            Lot.units_refunded,
+            *(later.c[k] for k in _SUMS),
+        )
+        .select_from(Agreement)
+        .join(AgreementType, AgreementType.id == Agreement.agreement_type_id)
+        .outerjoin(Lot, Lot.agreement_id == Agreement.id)
+        .outerjoin(later, later.c.lot_id == Lot.id)
+        .where(Agreement.id.in_(ids))
+        .order_by(Lot.effective_date, Lot.id)
+    )
+
+
+# The balance check's one statement (bench B1), built once and run on the session's
+# connection as plain rows: no entity, identity map or ORM compilation per request.
+_BALANCE_ROWS = _balance_rows_statement()
+
+
+def _connection(session: Session) -> Connection:
+    """The session's connection, with its pending changes flushed first as session.execute would."""
+    if session.autoflush:
+        session.flush()
+    return session.connection()
+
+
+def _on_date(rows: Iterable[tuple[L, Sequence[Any]]], day: dt.date) -> list[LotOnDate[L]]:
+    found: list[LotOnDate[L]] = []
+    for lot, sums in rows:
         usage, reversal, expiry, write_off, refund = (from_hundredths(v) if v else ZERO for v in sums)
         found.append(
             LotOnDate(
@@ -483,14 +552,23 @@ def _on_date(rows: Iterable[Any], day: dt.date) -> list[LotOnDate]:
     return found
 
 
-def low_balance_threshold(agreement: Agreement, agreement_type: AgreementType) -> Decimal | None:
+class Thresholds(Protocol):
+    """An agreement type's low-balance settings: an `AgreementType`, or a row of them."""
+
+    @property
+    def low_balance_threshold(self) -> Decimal | None: ...
+    @property
+    def low_balance_percent(self) -> Decimal | None: ...
+
+
+def low_balance_threshold(agreement: Agreement, agreement_type: Thresholds) -> Decimal | None:
     if agreement.low_balance_threshold is not None:
         return agreement.low_balance_threshold
     return agreement_type.low_balance_threshold
 
 
 def is_low(
-    agreement: Agreement, agreement_type: AgreementType, *, remaining: Decimal, purchased: Decimal
+    agreement: Agreement, agreement_type: Thresholds, *, remaining: Decimal, purchased: Decimal
 ) -> bool:
     """At or below the threshold (units) or the type's percent of what was purchased."""
     if purchased <= 0:
@@ -503,7 +581,7 @@ def is_low(
 
 
 def balance_from_lots(
-    agreement: Agreement, agreement_type: AgreementType, lots: Iterable[LotOnDate], *, as_of: dt.date
+    agreement: Agreement, agreement_type: Thresholds, lots: Iterable[LotOnDate[Any]], *, as_of: dt.date
 ) -> Balance:
     """The balance on `as_of` from its lots on that date (SPEC §8): lots in effect count;
     a lot past its expiresOn counts as expired whether or not the expiry was recorded;
@@ -546,19 +624,24 @@ def balance_from_lots(
 def balances(
     session: Session, agreements: Sequence[Agreement], *, as_of: dt.date | None = None
 ) -> dict[int, Balance]:
-    """Balances of many agreements on `as_of` (default today) in two queries, whatever
+    """Balances of many agreements on `as_of` (default today) in one query, whatever
     their number and however long their history (SPEC §8)."""
     if not agreements:
         return {}
     day = as_of or clock.today()
-    types = {
-        t.id: t
-        for t in session.scalars(
-            select(AgreementType).where(AgreementType.id.in_({a.agreement_type_id for a in agreements}))
-        )
-    }
-    lots = lots_on(session, [a.id for a in agreements], day)
-    return {a.id: balance_from_lots(a, types[a.agreement_type_id], lots[a.id], as_of=day) for a in agreements}
+    rows = _connection(session).execute(
+        _BALANCE_ROWS, {"agreement_ids": [a.id for a in agreements], "day": day}
+    )
+    thresholds: dict[int, Row[Any]] = {}
+    lots: dict[int, list[LotOnDate[Any]]] = {a.id: [] for a in agreements}
+    lot_rows = []
+    for row in rows:
+        thresholds[row.of_agreement] = row
+        if row.agreement_id is not None:
+            lot_rows.append(row)
+    for on in _on_date(((row, row[-len(_SUMS) :]) for row in lot_rows), day):
+        lots[on.lot.agreement_id].append(on)
+    return {a.id: balance_from_lots(a, thresholds[a.id], lots[a.id], as_of=day) for a in agreements}
 
 
 def balance(session: Session, agreement: Agreement, *, as_of: dt.date | None = None) -> Balance:

@@ -179,7 +179,7 @@ def statement(session: Session, *, agreement: Agreement, start: dt.date, end: dt
     lots = lots_on(session, [agreement.id], day_before)[agreement.id]
     walk = _Walk(prices={on.lot.id: on.lot.unit_price for on in lots})
     events: list[Event] = []
-    arriving: list[LotOnDate] = []
+    arriving: list[LotOnDate[Lot]] = []
     for on in lots:
         lot = on.lot
         walk.remaining[lot.id] = on.remaining

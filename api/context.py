@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 class Context:
     """Built on the event loop by the view; filled in the worker thread that runs the operation.
 
-    `principal` is set after the bearer token is checked, `session` by the unit of
-    work for the duration of execution (a reader for queries, a writer for mutations).
+    `principal` is set after the bearer token is checked and `session` by the unit of
+    work (api.transaction.run_operation) for the attempt: a reader for queries, a writer
+    (`writer`) for mutations. `loaders` are built on first use, once per attempt.
     """
 
     request: Request
@@ -40,17 +41,22 @@ class Context:
     jobs_enqueued: list[str] = field(default_factory=list)
     # The transient database failure that ended the last attempt (api.transaction).
     transient: BaseException | None = None
-    loaders: Loaders = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.loaders = Loaders(session=lambda: self.session, principal=lambda: self.viewer)
+    writer: bool = False
+    _loaders: Loaders | None = field(default=None, init=False, repr=False)
 
     def fresh_attempt(self) -> None:
-        """Forget what an attempt that rolled back had read or enqueued."""
+        """Forget what an attempt that rolled back had read, checked or enqueued."""
         self.transient = None
+        self.principal = None
         self.current_session = None
         self.jobs_enqueued.clear()
-        self.loaders = Loaders(session=lambda: self.session, principal=lambda: self.viewer)
+        self._loaders = None
+
+    @property
+    def loaders(self) -> Loaders:
+        if self._loaders is None:
+            self._loaders = Loaders(session=lambda: self.session, principal=lambda: self.viewer)
+        return self._loaders
 
     @property
     def session(self) -> Session:

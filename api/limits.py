@@ -7,12 +7,14 @@ number of spreads), so 39 levels of fragments that each spread the previous twic
 cost 39 steps, not 2**39. Measured: the depth (introspection fields exempt), the
 fields selected after expanding every fragment, and the aliases after expanding.
 A document over any bound is refused with BAD_USER_INPUT naming the bound, and is
-never validated. Validation of the rest runs under its own time budget, and its
-result is cached per document (as strawberry's ValidationCache did) unless the
-budget ran out.
+never validated. Validation of the rest runs under its own time budget; its
+result and the role's document check are cached per document text and role (as
+strawberry's ValidationCache did, without hashing the whole AST on every request)
+unless the budget ran out.
 
 Extensions are given as factories: strawberry builds one per operation, so no
-state is shared between concurrent requests. Tokens are capped while parsing,
+state is shared between concurrent requests. Tokens are capped while parsing
+(`parse_document`, which api.view also uses to tell a mutation before the token check),
 the body size by Starlette (413) and a connection's `first` by
 api.pagination.MAX_PAGE.
 """
@@ -36,13 +38,15 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
     ValidationRule,
+    parse,
 )
 from graphql.validation.validate import ValidationAbortedError
-from strawberry.extensions import MaxTokensLimiter, SchemaExtension
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
 from api.pagination import MAX_PAGE
 from api.visibility import refusals
+from models.enums import Role
 
 # Enough for agreements/edges/node/timeEntries/invoice/lines and a bit; introspection is exempt.
 MAX_DEPTH = 10
@@ -183,11 +187,10 @@ def _deadline_rule(deadline: float) -> type[ASTValidationRule]:
     return ValidationDeadline
 
 
-@functools.lru_cache(maxsize=256)
 def _validate(
     schema: GraphQLSchema, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...]
 ) -> list[GraphQLError]:
-    """graphql-core's rules within the budget; an answer that ran out of time is not cached."""
+    """graphql-core's rules within the budget; raises _OutOfTime when it ran out (never cached)."""
     deadline_rule = _deadline_rule(time.thread_time() + VALIDATION_BUDGET_SECONDS)
     errors = validate_document(schema, document, (*rules, deadline_rule))
     if any("validation budget" in error.message for error in errors):
@@ -195,29 +198,91 @@ def _validate(
     return errors
 
 
+# Documents longer than this are checked afresh each time rather than kept in the cache.
+CACHED_QUERY_CHARS = 10_000
+
+
+class _Document:
+    """A parsed document keyed by its text: hashing the text is cheap and cached by Python,
+    where graphql-core's frozen AST nodes hash their whole tree on every lookup."""
+
+    __slots__ = ("node", "text")
+
+    def __init__(self, text: str, node: DocumentNode) -> None:
+        self.text = text
+        self.node = node
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Document) and other.text == self.text
+
+
+def _check(
+    schema: GraphQLSchema, document: _Document, rules: tuple[type[ASTValidationRule], ...], role: Role | None
+) -> list[GraphQLError]:
+    """The limits (linear, before any rule explores the document), graphql-core's rules, then
+    what the role may see (api.visibility). Raises _OutOfTime when validation ran out of time."""
+    errors = over_limits(document.node)
+    if not errors:
+        errors = _validate(schema, document.node, rules)
+    if not errors and role is not None:
+        errors = refusals(schema, document.node, role)
+    return errors
+
+
+# Per document text and role: a repeated document costs one lookup (bench B1's balance check).
+_cached_check = functools.lru_cache(maxsize=512)(_check)
+
+
 def validation_cache() -> functools._lru_cache_wrapper[list[GraphQLError]]:
-    return _validate
+    return _cached_check
+
+
+def _parse(query: str) -> DocumentNode:
+    return parse(query, max_tokens=MAX_TOKENS)
+
+
+_cached_parse = functools.lru_cache(maxsize=512)(_parse)
+
+
+def parse_document(query: str) -> DocumentNode:
+    """The document of `query`, parsed under the token cap (a GraphQLSyntaxError past it);
+    the last 512 texts of up to CACHED_QUERY_CHARS are kept parsed."""
+    return _cached_parse(query) if len(query) <= CACHED_QUERY_CHARS else _parse(query)
 
 
 class BoundedValidation(SchemaExtension):
-    """The limits first (linear, before any rule explores the document), then cached validation."""
+    """Parsing under the token cap, from a cache; then the limits (linear, before any rule
+    explores the document), validation and the document check, cached per document text
+    and role unless validation ran out of time. One extension for all of it: strawberry
+    runs every extension's hooks on every request."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.graphql_document is None and context.query:
+            context.graphql_document = parse_document(context.query)
+        yield
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         document = context.graphql_document
         if document is not None:
-            errors = over_limits(document)
-            if not errors:
-                try:
-                    errors = _validate(context.schema._schema, document, tuple(context.validation_rules))
-                except _OutOfTime as out_of_time:
-                    errors = out_of_time.errors
+            text = context.query or ""
             principal = getattr(context.context, "principal", None)
-            if not errors and principal is not None:
-                errors = refusals(context.schema._schema, document, principal.role)
-            context.pre_execution_errors = errors
+            check = _cached_check if len(text) <= CACHED_QUERY_CHARS else _check
+            try:
+                context.pre_execution_errors = check(
+                    context.schema._schema,
+                    _Document(text, document),
+                    tuple(context.validation_rules),
+                    principal.role if principal is not None else None,
+                )
+            except _OutOfTime as out_of_time:
+                context.pre_execution_errors = out_of_time.errors
         yield
 
 
 def limit_extensions() -> list[Callable[[], SchemaExtension]]:
-    return [lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS), BoundedValidation]
+    return [BoundedValidation]

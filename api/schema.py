@@ -10,9 +10,9 @@ import sys
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
+from strawberry.types.scalar import ScalarDefinition
 
 from api.access.mutations import AccessMutation
 from api.access.queries import AccessQuery
@@ -80,8 +80,8 @@ schema = BlocktimeSchema(
     query=Query,
     mutation=Mutation,
     # Errors get their codes (or are masked) in api.view, after every extension has run.
-    extensions=[*limit_extensions(), ParserCache, UnitOfWork],
-    config=StrawberryConfig(scalar_map=SCALAR_MAP),
+    extensions=[*limit_extensions(), UnitOfWork],
+    config=StrawberryConfig(scalar_map=dict[object, ScalarDefinition](SCALAR_MAP.items())),
 )
 
 

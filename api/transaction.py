@@ -1,7 +1,8 @@
-"""One unit of work per GraphQL operation, and the shape of every mutation.
+"""One unit of work per request, and the shape of every mutation.
 
-Queries run in a reader session, mutations in a writer session (on SQLite a
-writer takes the database lock up front). A mutation operation is all or
+The token check and the whole operation share one session, one connection and one
+transaction (`run_operation`). Queries run in a reader session, mutations in a
+writer session (on SQLite a writer takes the database lock up front). A mutation operation is all or
 nothing: it commits when it ends without an error; with any error (the contract's
 mutation fields are non-null, so one failure nulls the whole `data` anyway) it
 rolls back and answers `data: null` with the errors, so what the client sees is
@@ -16,12 +17,14 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
-from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import GraphQLError
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from accounting import access, audit, idempotency
@@ -49,48 +52,73 @@ class _Transient(Exception):
     """Raised inside the unit of work to roll back an operation that met a transient failure."""
 
 
+# Raised by strawberry before execution for requests that are not a GraphQL operation:
+# api.view answers them with HTTP 400.
+NOT_AN_OPERATION = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
+
+
+def run_operation(
+    context: Context, *, writer: bool, execute: Callable[[], ExecutionResult]
+) -> ExecutionResult:
+    """One attempt at a request: the token check and the whole operation in ONE unit of work.
+
+    One pooled connection, one BEGIN and one COMMIT per request (issue 15): the token
+    is read on the operation's own session, before `execute` parses the document.
+    Raises accounting.errors.Unauthenticated, and any failure of the token check
+    itself (api.view answers 401, or 503 when it is transient and outlasted the
+    retries). Otherwise returns the result: rolled back with `data: null` when a
+    mutation returned errors; SERVICE_UNAVAILABLE with `context.transient` set when a
+    transient failure rolled it back (api.view runs it again).
+    """
+    context.fresh_attempt()
+    try:
+        with unit_of_work(context.engine, writer=writer) as session:
+            context.current_session = session
+            context.principal = access.authenticate(session, context.token)
+            result = execute()
+            context.current_session = None
+            cause = transient_cause(result.errors) if result.errors else None
+            if cause is not None:
+                raise _Transient from cause
+            if writer and result.errors:
+                raise _RollBack(result.errors)
+    except _RollBack as rollback:
+        context.jobs_enqueued.clear()
+        return ExecutionResult(data=None, errors=rollback.errors)
+    except NOT_AN_OPERATION:
+        raise
+    except Exception as exc:
+        context.current_session = None
+        context.jobs_enqueued.clear()
+        if context.principal is None:
+            raise  # the token was not checked: api.view answers
+        cause = exc.__cause__ if isinstance(exc, _Transient) else exc
+        if cause is not None and is_transient(cause):
+            context.transient = cause
+            return ExecutionResult(data=None, errors=[service_unavailable(context.request_id, cause)])
+        log.exception("unit of work failed [request %s]", context.request_id)
+        return ExecutionResult(data=None, errors=[internal_error(context.request_id)])
+    for actor in context.jobs_enqueued:
+        context.metrics.jobs_enqueued.labels(actor=actor).inc()
+    return result
+
+
 class UnitOfWork(SchemaExtension):
-    """Opens the operation's session around execution; commits, or rolls back on any error."""
+    """Counts each operation executed and, for a mutation, the outbox jobs its commit releases.
+
+    The unit of work itself (a reader session for queries, a writer for mutations) is
+    opened by `run_operation` around the token check and the whole operation.
+    """
 
     def on_execute(self) -> Iterator[None]:
         context: Context = self.execution_context.context
         operation_type = self.execution_context.operation_type
-        writer = operation_type is OperationType.MUTATION
         context.metrics.graphql_operations.labels(type=operation_type.value).inc()
-        try:
-            with unit_of_work(context.engine, writer=writer) as session:
-                context.current_session = session
-                if writer:
-                    _count_jobs(session, context)
-                yield
-                context.current_session = None
-                result = self.execution_context.result
-                cause = transient_cause(result.errors) if result is not None and result.errors else None
-                if cause is not None:
-                    raise _Transient from cause
-                if writer and result is not None and result.errors:
-                    raise _RollBack(result.errors)
-        except _RollBack as rollback:
-            context.jobs_enqueued.clear()
-            self.execution_context.result = GraphQLExecutionResult(data=None, errors=rollback.errors)
-            return
-        except Exception as exc:
-            context.current_session = None
-            context.jobs_enqueued.clear()
-            cause = exc.__cause__ if isinstance(exc, _Transient) else exc
-            if cause is not None and is_transient(cause):
-                context.transient = cause
-                self.execution_context.result = GraphQLExecutionResult(
-                    data=None, errors=[service_unavailable(context.request_id, cause)]
-                )
-                return
-            log.exception("unit of work failed [request %s]", context.request_id)
-            self.execution_context.result = GraphQLExecutionResult(
-                data=None, errors=[internal_error(context.request_id)]
-            )
-            return
-        for actor in context.jobs_enqueued:
-            context.metrics.jobs_enqueued.labels(actor=actor).inc()
+        if operation_type is OperationType.MUTATION:
+            if not context.writer:
+                raise RuntimeError("a mutation reached execution in a reader unit of work")
+            _count_jobs(context.session, context)
+        yield
 
 
 def _count_jobs(session: Session, context: Context) -> None:

@@ -1,10 +1,12 @@
 """The GraphQL endpoint: each operation runs in a worker thread, never on the event loop.
 
-strawberry calls sync resolvers inline on the event loop, so one blocking
-SQLAlchemy call would stall every request of the process. `execute_single` is
-overridden (strawberry 0.341; tests/api/test_concurrency.py covers it) to
-authenticate and execute the whole operation with `schema.execute_sync` in a
-thread, bounded by a CapacityLimiter no larger than the connection pool.
+strawberry's ASGI view calls sync resolvers inline on the event loop, so one
+blocking SQLAlchemy call would stall every request of the process. This small
+Starlette endpoint of our own instead authenticates and executes the whole operation
+with `schema.execute_sync` in a thread, bounded by a CapacityLimiter no larger than
+the connection pool (tests/api/test_concurrency.py). It uses strawberry's public
+surface only (`execute_sync`, schema extensions, `strawberry.http.process_result`),
+so the library can be upgraded within its compatible range.
 
 An operation that meets a transient database failure before its commit is run
 again, a few times with jitter (models.db.retrying); if the failure outlasts that,
@@ -17,20 +19,19 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import anyio
 import anyio.to_thread
-from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from graphql import GraphQLError
+from graphql import GraphQLError, get_operation_ast
 from sqlalchemy import Engine
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.responses import PlainTextResponse, Response
+from starlette.types import Receive, Scope, Send
 from strawberry.exceptions import MissingQueryError
-from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http import process_result
 from strawberry.schema import BaseSchema
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
@@ -38,10 +39,12 @@ from strawberry.types.graphql import OperationType
 
 from accounting.errors import Unauthenticated
 from api import pages
-from api.auth import WWW_AUTHENTICATE, authenticate, bearer_token
+from api.auth import WWW_AUTHENTICATE, bearer_token
 from api.context import Context
 from api.errors import RETRY_AFTER_SECONDS, UNAUTHENTICATED, internal_error, present, service_unavailable
+from api.limits import parse_document
 from api.metrics import Metrics
+from api.transaction import NOT_AN_OPERATION, run_operation
 from models.db import is_transient, retry_safe, retrying
 from models.settings import Settings
 
@@ -68,7 +71,7 @@ def check_json(value: object) -> None:
         if not isinstance(item, dict | list):
             continue
         if depth > MAX_JSON_DEPTH:
-            raise HTTPException(400, f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels")
+            raise BadRequest(400, f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels")
         if isinstance(item, dict):
             for key, member in item.items():
                 _check_text(key)
@@ -81,28 +84,97 @@ def _check_text(text: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise HTTPException(
+        raise BadRequest(
             400, "the JSON body holds a string that is not valid Unicode (a lone surrogate)"
         ) from exc
 
 
-class GraphQLView(GraphQL[Context, None]):
+def operation_type(query: str, operation_name: str | None) -> OperationType | None:
+    """The type of the operation the request runs, from the same cached parse execution uses
+    (api.limits.parse_document): whether it is a mutation decides its unit of work, which is
+    opened before the token check (on SQLite a writer locks up front). None when the document
+    does not parse or names no single operation: strawberry then refuses it before anything
+    executes."""
+    try:
+        operation = get_operation_ast(parse_document(query), operation_name)
+    except GraphQLError:
+        return None
+    return None if operation is None else OperationType(operation.operation.value)
+
+
+class BadRequest(Exception):
+    """Answered as plain text with its status, before any operation runs (as strawberry's views do)."""
+
+    def __init__(self, status_code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status_code = status_code
+        self.reason = reason
+
+
+class GraphQLView:
+    """The ASGI endpoint at /graphql: GraphiQL on GET, operations POSTed as JSON.
+
+    Only strawberry's documented surface is used: `schema.execute_sync`, schema
+    extensions and `strawberry.http.process_result`; HTTP is Starlette's. Batches,
+    uploads, subscriptions and queries over GET are not served.
+    """
+
     def __init__(self, schema: BaseSchema, *, settings: Settings, engine: Engine, metrics: Metrics) -> None:
-        super().__init__(
-            schema, graphql_ide="graphiql", allow_queries_via_get=False, subscription_protocols=()
-        )
+        self.schema = schema
         self.settings = settings
         self.engine = engine
         self.metrics = metrics
         # One operation holds one pooled connection at a time: never queue more threads than connections.
         self.limiter = anyio.CapacityLimiter(max(1, settings.db_pool_size))
 
-    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
-        if not isinstance(request, Request) or not isinstance(response, Response):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
             raise TypeError("the GraphQL endpoint serves HTTP only (no subscriptions)")
+        request = Request(scope, receive)
+        try:
+            response = await self.handle(request)
+        except BadRequest as exc:
+            response = PlainTextResponse(exc.reason, status_code=exc.status_code)
+        await response(scope, receive, send)
+
+    async def handle(self, request: Request) -> Response:
+        if request.method not in ("GET", "POST"):
+            raise BadRequest(405, "GraphQL only supports GET and POST requests.")
+        if request.method == "GET":
+            if request.query_params.get("query") is None and _accepts_html(request):
+                return pages.graphiql_page()
+            # Not served over GET (a link must not run anything): refused after the token check.
+            request_data, allowed = _from_query_params(request), frozenset[OperationType]()
+        else:
+            request_data, allowed = await self._from_body(request), _OVER_POST
+        context = self.context(request)
+        run = partial(self._execute, context, request_data, allowed)
+        try:
+            result = await anyio.to_thread.run_sync(run, limiter=self.limiter)
+        except CannotGetOperationTypeError as exc:
+            raise BadRequest(400, exc.as_http_error_reason()) from exc
+        except InvalidOperationTypeError as exc:
+            raise BadRequest(400, exc.as_http_error_reason(request.method)) from exc
+        except MissingQueryError as exc:
+            raise BadRequest(400, "No GraphQL query found in the request") from exc
+        body = process_result(result)
+        self.metrics.count_errors(_codes(body.get("errors")))
+        sub_response = context.response
+        response = Response(
+            json.dumps(body, separators=(",", ":")),
+            status_code=sub_response.status_code or 200,
+            media_type="application/json",
+        )
+        response.headers.update(sub_response.headers)
+        return response
+
+    def context(self, request: Request) -> Context:
+        sub_response = Response()  # collects the status and headers an operation sets
+        sub_response.status_code = 0
+        del sub_response.headers["content-length"]
         return Context(
             request=request,
-            response=response,
+            response=sub_response,
             settings=self.settings,
             engine=self.engine,
             metrics=self.metrics,
@@ -110,72 +182,30 @@ class GraphQLView(GraphQL[Context, None]):
             token=bearer_token(request),
         )
 
-    def decode_json(self, data: str | bytes) -> object:
-        """Malformed bodies are 400 here, before any authentication work (issue 11)."""
-        try:
-            value = json.loads(data)
-        except RecursionError as exc:
-            raise HTTPException(400, f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels") from exc
-        except json.JSONDecodeError:
-            raise
-        except ValueError as exc:  # bytes that are not UTF-8
-            raise HTTPException(400, "the body is not UTF-8 encoded JSON") from exc
-        check_json(value)
-        if not isinstance(value, dict | list):  # a list is a batch, which strawberry refuses with 400
-            raise HTTPException(400, "the JSON body must be an object with a `query`")
-        if isinstance(value, dict):
-            operation_name = value.get("operationName")
-            if not isinstance(operation_name, str | None):
-                raise HTTPException(400, "The GraphQL operation's `operationName` must be a string or null.")
-        return value
-
-    async def execute_single(
-        self,
-        request: Request,
-        request_adapter: AsyncHTTPRequestAdapter,
-        sub_response: Response,
-        context: Context,
-        root_value: None,
-        request_data: GraphQLRequestData,
-    ) -> ExecutionResult:
-        allowed = OperationType.from_http(request_adapter.method)
-        if not self.allow_queries_via_get and request_adapter.method == "GET":
-            allowed = allowed - {OperationType.QUERY}
-        run = partial(self._execute, context, request_data, allowed)
-        try:
-            return await anyio.to_thread.run_sync(run, limiter=self.limiter)
-        except CannotGetOperationTypeError as exc:
-            raise HTTPException(400, exc.as_http_error_reason()) from exc
-        except InvalidOperationTypeError as exc:
-            raise HTTPException(400, exc.as_http_error_reason(request_adapter.method)) from exc
-        except MissingQueryError as exc:
-            raise HTTPException(400, "No GraphQL query found in the request") from exc
+    async def _from_body(self, request: Request) -> RequestData:
+        content_type = request.headers.get("content-type", "")
+        if "application/json" not in content_type.split(";")[0].strip().lower():
+            raise BadRequest(400, "Unsupported content type")
+        value = decode_json(await request.body())
+        if isinstance(value, list):
+            raise BadRequest(400, "Batching is not enabled")
+        return RequestData.from_json(value)
 
     def _execute(
-        self, context: Context, request_data: GraphQLRequestData, allowed: set[OperationType]
+        self, context: Context, request_data: RequestData, allowed: frozenset[OperationType]
     ) -> ExecutionResult:
-        """In the worker thread: the token first (before the document is even parsed), then the operation."""
-        try:
-            context.principal = authenticate(context.engine, context.token)
-        except Unauthenticated as exc:
-            context.response.status_code = 401
-            context.response.headers.update(WWW_AUTHENTICATE)
-            return ExecutionResult(
-                data=None, errors=[GraphQLError(exc.message, extensions={"code": UNAUTHENTICATED})]
-            )
-        except Exception as exc:
-            if is_transient(exc):
-                log.warning("authentication unavailable [request %s]: %s", context.request_id, exc)
-                context.response.status_code = 503
-                context.response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-                return ExecutionResult(data=None, errors=[service_unavailable(context.request_id, exc)])
-            log.exception("authentication failed [request %s]", context.request_id)
-            return ExecutionResult(data=None, errors=[internal_error(context.request_id)])
+        """In the worker thread: the token first, on the operation's own transaction and before
+        strawberry parses the document (api.transaction.run_operation), then the operation."""
+        query = request_data.query
+        context.writer = (
+            OperationType.MUTATION in allowed
+            and query is not None
+            and operation_type(query, request_data.operation_name) is OperationType.MUTATION
+        )
 
-        def attempt() -> ExecutionResult:
-            context.fresh_attempt()
+        def execute() -> ExecutionResult:
             return self.schema.execute_sync(
-                request_data.query,
+                query,
                 variable_values=request_data.variables,
                 context_value=context,
                 operation_name=request_data.operation_name,
@@ -183,10 +213,30 @@ class GraphQLView(GraphQL[Context, None]):
                 operation_extensions=request_data.extensions,
             )
 
+        def attempt() -> ExecutionResult:
+            return run_operation(context, writer=context.writer, execute=execute)
+
         def rolled_back_by_a_transient_failure(_state: object) -> bool:
             return context.transient is not None and retry_safe(context.transient)
 
-        result: ExecutionResult = retrying(rolled_back_by_a_transient_failure)(attempt)
+        try:
+            result: ExecutionResult = retrying(rolled_back_by_a_transient_failure)(attempt)
+        except Unauthenticated as exc:
+            context.response.status_code = 401
+            context.response.headers.update(WWW_AUTHENTICATE)
+            return ExecutionResult(
+                data=None, errors=[GraphQLError(exc.message, extensions={"code": UNAUTHENTICATED})]
+            )
+        except NOT_AN_OPERATION:
+            raise
+        except Exception as exc:  # the token check itself failed (run_operation answers the rest)
+            if is_transient(exc):
+                log.warning("authentication unavailable [request %s]: %s", context.request_id, exc)
+                context.response.status_code = 503
+                context.response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+                return ExecutionResult(data=None, errors=[service_unavailable(context.request_id, exc)])
+            log.exception("authentication failed [request %s]", context.request_id)
+            return ExecutionResult(data=None, errors=[internal_error(context.request_id)])
         if context.transient is not None:
             log.warning(
                 "transient database failure outlasted the retries [request %s]: %s",
@@ -194,20 +244,74 @@ class GraphQLView(GraphQL[Context, None]):
                 str(context.transient).splitlines()[0],
             )
         # Here rather than in an extension: errors raised by extensions themselves (a syntax
-        # error under ParserCache, say) bypass every extension hook.
+        # error raised while parsing, say) bypass every extension hook.
         if result.errors:
             result.errors = [present(error, context.request_id) for error in result.errors]
         return result
 
-    async def render_graphql_ide(self, request: Request) -> Response:
-        """Strawberry's GraphiQL page with every asset served from here (api/pages.py)."""
-        return pages.graphiql_page()
 
-    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
-        response = await super().process_result(request, result)
-        self.metrics.count_errors(_codes(response))
-        return response
+def _codes(errors: list[object] | None) -> list[str]:
+    return [
+        str((error.get("extensions") or {}).get("code", "UNKNOWN")) if isinstance(error, dict) else "UNKNOWN"
+        for error in errors or ()
+    ]
 
 
-def _codes(response: dict[str, Any]) -> list[str]:
-    return [(error.get("extensions") or {}).get("code", "UNKNOWN") for error in response.get("errors") or ()]
+_OVER_POST = frozenset({OperationType.QUERY, OperationType.MUTATION})
+
+
+@dataclass(frozen=True)
+class RequestData:
+    """One operation as the client sent it (the GraphQL-over-HTTP fields)."""
+
+    query: str | None
+    variables: dict[str, Any] | None
+    operation_name: str | None
+    extensions: dict[str, Any] | None
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> RequestData:
+        query, variables, extensions = value.get("query"), value.get("variables"), value.get("extensions")
+        if not isinstance(query, str | None):
+            raise BadRequest(400, "The GraphQL operation's `query` must be a string or null, if provided.")
+        if not isinstance(variables, dict | None):
+            raise BadRequest(
+                400, "The GraphQL operation's `variables` must be an object or null, if provided."
+            )
+        if not isinstance(extensions, dict | None):
+            raise BadRequest(
+                400, "The GraphQL operation's `extensions` must be an object or null, if provided."
+            )
+        return cls(query, variables, value.get("operationName"), extensions)
+
+
+def decode_json(data: bytes) -> dict[str, Any] | list[Any]:
+    """The body as a JSON object (or a list: a batch); malformed bodies are 400 here,
+    before any authentication work (issue 11)."""
+    try:
+        value = json.loads(data)
+    except RecursionError as exc:
+        raise BadRequest(400, f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels") from exc
+    except json.JSONDecodeError as exc:
+        raise BadRequest(400, "Unable to parse request body as JSON") from exc
+    except ValueError as exc:  # bytes that are not UTF-8
+        raise BadRequest(400, "the body is not UTF-8 encoded JSON") from exc
+    check_json(value)
+    if isinstance(value, list):
+        return value
+    if not isinstance(value, dict):
+        raise BadRequest(400, "the JSON body must be an object with a `query`")
+    operation_name = value.get("operationName")
+    if not isinstance(operation_name, str | None):
+        raise BadRequest(400, "The GraphQL operation's `operationName` must be a string or null.")
+    return value
+
+
+def _from_query_params(request: Request) -> RequestData:
+    params = request.query_params
+    return RequestData(params.get("query"), None, params.get("operationName"), None)
+
+
+def _accepts_html(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept or "*/*" in accept

@@ -5,9 +5,10 @@ A bare Starlette endpoint under the same uvicorn, with the same engine settings
 (`models.db.make_engine`: pool, pre-ping, statement timeout) and the same thread
 limiter as `blocktime serve`. It takes the same request body (the GraphQL document
 is ignored; `variables.id` is read), authenticates the same bearer token and runs
-the same four SQL statements Blocktime runs for
+the same three SQL statements Blocktime runs for
 `agreement(id) { balance { unitsRemaining deferredRevenue isLow } }`, in the same
-two transactions (token, then operation), and answers the same JSON. What it
+one transaction (the token read on the operation's connection), and answers the same
+JSON. What it
 leaves out is what the comparison measures: strawberry, graphql-core, the ORM.
 
 A body whose variables hold an `input` is B2's `logTime`, done in raw SQL in one
@@ -43,31 +44,43 @@ from models.db import make_engine
 from models.settings import get_settings
 
 CENT = Decimal("0.01")
-# The statements Blocktime's ORM emits for the balance check (captured with an engine event).
+# The statements Blocktime emits for the balance check, in its one transaction (captured
+# with an engine event): the token, the agreement, then its type's thresholds and its lots
+# as they stand at the end of the day (each with the sums of its movements dated after it).
 PRINCIPAL_SQL = (
-    "SELECT api_token.name, api_token.role, api_token.company_id, api_token.token_hash, "
-    "api_token.revoked_at, api_token.id, api_token.created_at \nFROM api_token \n"
-    "WHERE api_token.token_hash = %(token_hash_1)s::VARCHAR"
+    "SELECT api_token.id, api_token.name, api_token.role, api_token.company_id, api_token.revoked_at \n"
+    "FROM api_token \nWHERE api_token.token_hash = %(token_hash)s::VARCHAR"
 )
 AGREEMENT_SQL = (
     "SELECT agreement.company_id, agreement.agreement_type_id, agreement.name, agreement.status, "
     "agreement.start_date, agreement.end_date, agreement.allow_overruns, agreement.low_balance_threshold, "
-    "agreement.alert_epoch, agreement.cancelled_on, agreement.id, agreement.created_at \nFROM agreement \n"
-    "WHERE agreement.id = %(pk_1)s::BIGINT"
+    "agreement.alert_epoch, agreement.cancelled_on, agreement.notify_emails, agreement.id, "
+    "agreement.created_at \nFROM agreement \nWHERE agreement.id = %(pk_1)s::BIGINT"
 )
-TYPE_SQL = (
-    "SELECT agreement_type.name, agreement_type.application_units, agreement_type.prepaid, "
-    "agreement_type.reverse_revenue_when_applied, agreement_type.allow_overruns, "
-    "agreement_type.expire_after_months, agreement_type.low_balance_threshold, "
-    "agreement_type.low_balance_percent, agreement_type.id, agreement_type.created_at \n"
-    "FROM agreement_type \nWHERE agreement_type.id IN (%(id_1_1)s::BIGINT)"
+_LATER = ", ".join(
+    f"coalesce(sum(CASE WHEN (lot_movement.kind = %(kind_{n})s) THEN lot_movement.units "
+    f"ELSE %(param_{n})s::INTEGER END), %(coalesce_{n})s::INTEGER) AS {name}"
+    for n, name in enumerate(("usage", "reversal", "expiry", "write_off", "refund"), start=1)
 )
-LOTS_SQL = (
-    "SELECT lot.agreement_id, lot.source, lot.addition_id, lot.adjustment_id, lot.units, lot.unit_price, "
-    "lot.units_remaining, lot.units_applied, lot.units_expired, lot.units_written_off, lot.units_refunded, "
-    "lot.effective_date, lot.expires_on, lot.deferred_account_id, lot.id, lot.created_at \nFROM lot \n"
-    "WHERE lot.agreement_id IN (%(agreement_id_1_1)s::BIGINT) ORDER BY lot.id"
+BALANCE_SQL = (
+    "SELECT agreement.id AS of_agreement, agreement_type.low_balance_threshold, "
+    "agreement_type.low_balance_percent, lot.agreement_id, lot.effective_date, lot.expires_on, lot.units, "
+    "lot.unit_price, lot.units_remaining, lot.units_applied, lot.units_expired, lot.units_written_off, "
+    "lot.units_refunded, anon_1.usage, anon_1.reversal, anon_1.expiry, anon_1.write_off, anon_1.refund \n"
+    "FROM agreement JOIN agreement_type ON agreement_type.id = agreement.agreement_type_id "
+    "LEFT OUTER JOIN lot ON lot.agreement_id = agreement.id LEFT OUTER JOIN "
+    f"(SELECT lot_movement.lot_id AS lot_id, {_LATER} \nFROM lot_movement \n"
+    "WHERE lot_movement.lot_id IN (SELECT lot.id \nFROM lot \nWHERE lot.agreement_id IN "
+    "(%(agreement_ids_1)s::BIGINT)) AND lot_movement.date > %(day)s::DATE GROUP BY lot_movement.lot_id) "
+    "AS anon_1 ON anon_1.lot_id = lot.id \nWHERE agreement.id IN (%(agreement_ids_1)s::BIGINT) "
+    "ORDER BY lot.effective_date, lot.id"
 )
+SUMS = ("usage", "reversal", "expiry", "write_off", "refund")
+LOTS_PARAMETERS = {
+    key: value
+    for n, kind in enumerate(("USAGE", "REVERSAL", "EXPIRY", "WRITE_OFF", "REFUND"), start=1)
+    for key, value in ((f"kind_{n}", kind), (f"param_{n}", 0), (f"coalesce_{n}", 0))
+}
 
 
 def _money(hundredths: int | None) -> Decimal | None:
@@ -83,26 +96,42 @@ def _error(message: str, code: str, status: int = 200) -> JSONResponse:
 def balance_check(engine: Engine, token: str | None, agreement_id: int) -> JSONResponse:
     if not token:
         return _error("an Authorization: Bearer <token> header is required", "UNAUTHENTICATED", 401)
+    day = dt.datetime.now(dt.UTC).date()  # Blocktime's business day (BLOCKTIME_TIMEZONE unset: UTC)
     with engine.begin() as conn:
         row = (
-            conn.exec_driver_sql(PRINCIPAL_SQL, {"token_hash_1": hashlib.sha256(token.encode()).hexdigest()})
+            conn.exec_driver_sql(PRINCIPAL_SQL, {"token_hash": hashlib.sha256(token.encode()).hexdigest()})
             .mappings()
             .first()
         )
-    if row is None or row["revoked_at"] is not None:
-        return _error("the token is not valid", "UNAUTHENTICATED", 401)
-    company_id = row["company_id"] if row["role"] == "CUSTOMER" else None
-    with engine.begin() as conn:
+        if row is None or row["revoked_at"] is not None:
+            return _error("the token is not valid", "UNAUTHENTICATED", 401)
+        company_id = row["company_id"] if row["role"] == "CUSTOMER" else None
         agreement = conn.exec_driver_sql(AGREEMENT_SQL, {"pk_1": agreement_id}).mappings().first()
         if agreement is None or (company_id is not None and agreement["company_id"] != company_id):
             return _error(f"agreement {agreement_id} not found", "NOT_FOUND")
-        kind = conn.exec_driver_sql(TYPE_SQL, {"id_1_1": agreement["agreement_type_id"]}).mappings().one()
-        lots = conn.exec_driver_sql(LOTS_SQL, {"agreement_id_1_1": agreement_id}).mappings().all()
+        rows = (
+            conn.exec_driver_sql(
+                BALANCE_SQL, {**LOTS_PARAMETERS, "agreement_ids_1": agreement_id, "day": day}
+            )
+            .mappings()
+            .all()
+        )
+    kind = rows[0]  # the type's thresholds are on every row
+    lots = [row for row in rows if row["agreement_id"] is not None]
     bought = removed = remaining = deferred = Decimal(0)
     for lot in lots:
-        units_remaining = _money(lot["units_remaining"]) or Decimal(0)
+        if lot["effective_date"] > day:
+            continue  # not in effect yet: scheduled, not in the balance
+        later = {
+            k: _money(lot[k]) or Decimal(0) for k in ("usage", "reversal", "expiry", "write_off", "refund")
+        }
         bought += _money(lot["units"]) or Decimal(0)
-        removed += (_money(lot["units_written_off"]) or 0) + (_money(lot["units_refunded"]) or 0)
+        removed += (_money(lot["units_written_off"]) or 0) - later["write_off"]
+        removed += (_money(lot["units_refunded"]) or 0) - later["refund"]
+        if lot["expires_on"] is not None and lot["expires_on"] <= day:
+            continue
+        units_remaining = (_money(lot["units_remaining"]) or Decimal(0)) + later["usage"] - later["reversal"]
+        units_remaining += later["expiry"] + later["write_off"] + later["refund"]
         remaining += units_remaining
         deferred += (units_remaining * (_money(lot["unit_price"]) or 0)).quantize(CENT, ROUND_HALF_UP)
     purchased = bought - removed

@@ -130,8 +130,9 @@ class TestBalanceCheckCost:
     async def test_a_balance_today_or_on_a_date_costs_what_the_balance_check_cost_before(
         self, admin: Client, db: Engine
     ) -> None:
-        """B1's query: token, agreement, its type, its lots. Before SPEC §8 it was these
-        same 4 statements; the lots' statement now also sums the movements after the date."""
+        """B1's query: token, agreement, then its type's thresholds and its lots in one
+        statement that also sums the movements after the date (4 statements before SPEC §8
+        and issue 15: the type was read on its own)."""
         add_agreements(db, 1, start=0)
         with unit_of_work(db) as session:
             agreement_id = session.scalars(select(Agreement.id)).one()
@@ -155,4 +156,4 @@ class TestBalanceCheckCost:
         assert data["agreement"]["balance"]["unitsRemaining"] == "8.40"
         assert data["agreement"]["balance"]["unitsScheduled"] == "0.00"
         queries = [[s for s in run if s != "BEGIN"] for run in (today, on_a_date)]  # SQLite's own BEGIN
-        assert [len(q) for q in queries] == [4, 4]
+        assert [len(q) for q in queries] == [3, 3]

@@ -1,0 +1,160 @@
+"""B1's balance check in one process: CPU per request and Python calls per request.
+
+The HTTP benchmarks need a quiet machine; this does not. It seeds B1's world (1,000
+agreements over 100 companies, CUSTOMER tokens) into the scratch database, builds the
+app (`api.app.create_app`, or with `--baseline` bench/baseline.py's) and sends it the
+B1 request through ASGI, one at a time (the world is kept in `--world` and reused, so
+two trees can be measured side by side on the same data), so the figure is the app's own work: no
+uvicorn, no load generator, no other request contending for the GIL.
+
+- CPU per request: process CPU time over `--requests` requests after 200 warm-up ones.
+- `--calls`: the same requests under cProfile, reporting Python function calls per
+  request: deterministic, so two commits compare exactly even on a busy machine (the
+  operation then runs in the event loop's thread, so the profiler sees all of it).
+
+To compare two commits, export each (`git archive REV | tar -x -C DIR`) and run this
+file from the newer tree with the older one first on the path:
+
+    PYTHONPATH=DIR python bench/inprocess.py --calls
+
+Run both at the same time (two shells) for CPU figures that share the same noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import os
+import pstats
+import random
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+QUERY = "query Balance($id: ID!) { agreement(id: $id) { balance { unitsRemaining deferredRevenue isLow } } }"
+DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/blocktime_bench"
+WORLD = "/tmp/blocktime-bench-inprocess.json"  # noqa: S108 - a scratch file of bench tokens
+
+Message = MutableMapping[str, Any]
+App = Callable[
+    [MutableMapping[str, Any], Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
+    Awaitable[None],
+]
+
+
+def seed(database_url: str) -> list[tuple[str, int]]:
+    from bench import harness
+    from bench import seed as seeding
+    from models.db import make_engine
+
+    harness.prepare_database(database_url)
+    harness.empty_database(database_url)
+    engine = make_engine(database_url, pool_size=2)
+    world = seeding.seed_agreements(engine, agreements_count=1000, companies=100, customer_tokens=True)
+    engine.dispose()
+    return [(world.customer_token(world.company_of[a]), a) for a in world.agreement_ids]
+
+
+async def one(app: App, token: str, body: bytes) -> None:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"bench"),
+            (b"content-type", b"application/json"),
+            (b"authorization", f"Bearer {token}".encode()),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    received = False
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        nonlocal received
+        if not received:
+            received = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.sleep(3600)
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    answer = b"".join(m.get("body", b"") for m in sent[1:])
+    if sent[0]["status"] != 200 or b"errors" in answer:
+        raise SystemExit(f"unexpected answer {sent[0]['status']}: {answer[:300]!r}")
+
+
+async def measure(app: App, bodies: list[tuple[str, bytes]], requests: int, calls: bool) -> None:
+    pick = random.Random(1)
+    for _ in range(200):
+        await one(app, *pick.choice(bodies))
+    profile = cProfile.Profile() if calls else None
+    cpu, wall = time.process_time(), time.perf_counter()
+    if profile is not None:
+        profile.enable()
+    for _ in range(requests):
+        await one(app, *pick.choice(bodies))
+    if profile is not None:
+        profile.disable()
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    if profile is not None:
+        per_request = pstats.Stats(profile).total_calls / requests  # type: ignore[attr-defined]
+        print(f"{per_request:.0f} Python function calls per request (cProfile; CPU figures inflated by it)")
+    print(
+        f"{requests} requests: {1000 * cpu / requests:.3f} ms CPU, {1000 * wall / requests:.3f} ms wall each"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--calls", action="store_true", help="count Python calls per request (cProfile)")
+    parser.add_argument("--baseline", action="store_true", help="bench/baseline.py's app instead")
+    parser.add_argument("--seed", action="store_true", help="seed again even if --world exists")
+    parser.add_argument("--world", default=WORLD, help="the seeded tokens and agreements (kept for reruns)")
+    args = parser.parse_args()
+    database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+    os.environ["DATABASE_URL"] = database_url  # before anything reads the settings
+    for name in [n for n in os.environ if n.startswith("BLOCKTIME_") or n == "REDIS_URL"]:
+        del os.environ[name]  # no relay, no embedded worker: the request path only
+    if args.seed or not os.path.exists(args.world):
+        with open(args.world, "w") as file:
+            json.dump(seed(database_url), file)
+    with open(args.world) as file:
+        pairs: list[tuple[str, int]] = json.load(file)
+    if args.calls:
+        import anyio.to_thread
+
+        async def inline(function: Callable[..., Any], *arguments: Any, **_options: Any) -> Any:
+            return function(*arguments)
+
+        anyio.to_thread.run_sync = inline  # type: ignore[assignment]
+    if args.baseline:
+        from bench.baseline import create_app as create_baseline
+
+        app: App = create_baseline()
+    else:
+        from api.app import create_app
+
+        app = create_app()
+    bodies = [
+        (token, json.dumps({"query": QUERY, "variables": {"id": str(a)}}).encode()) for token, a in pairs
+    ]
+    asyncio.run(measure(app, bodies, args.requests, args.calls))
+
+
+if __name__ == "__main__":
+    main()
