@@ -17,7 +17,7 @@ from accounting.errors import DomainError
 from models import Agreement, LotMovement, TimeEntry
 from models.db import make_engine, unit_of_work
 from testkit import factories
-from tests.conftest import migrate, postgres_url, reset_database, throwaway_postgres_database
+from tests.conftest import migrate, postgres_engine, reset_database
 
 D = Decimal
 DAY = dt.date(2026, 4, 1)
@@ -26,21 +26,18 @@ DAY = dt.date(2026, 4, 1)
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def any_engine(request: pytest.FixtureRequest, engine: Engine, tmp_path: Path) -> Iterator[Engine]:
     """The run's database, plus the other kind: both must serialise draw-downs."""
+    if request.param == "postgresql":
+        with postgres_engine(engine, "blocktime_race") as pg:
+            yield pg
+        return
     if request.param == engine.dialect.name:
         reset_database(engine)
         yield engine
         return
-    if request.param == "sqlite":
-        other = make_engine(f"sqlite:///{tmp_path / 'race.db'}")
-        migrate(other)
-        yield other
-        other.dispose()
-        return
-    with throwaway_postgres_database(postgres_url(), "blocktime_race") as url:
-        other = make_engine(url)
-        migrate(other)
-        yield other
-        other.dispose()
+    other = make_engine(f"sqlite:///{tmp_path / 'race.db'}")
+    migrate(other)
+    yield other
+    other.dispose()
 
 
 def _scenario(engine: Engine, *, allow_overruns: bool) -> tuple[int, int, int]:

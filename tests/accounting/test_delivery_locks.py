@@ -15,26 +15,19 @@ from sqlalchemy.orm import Session
 
 from accounting import notifications
 from models import Notification, NotificationDelivery
-from models.db import make_engine, unit_of_work
+from models.db import unit_of_work
 from models.enums import DeliveryChannel, DeliveryStatus, NotificationKind
 from testkit import factories
-from tests.conftest import migrate, postgres_url, reset_database, throwaway_postgres_database
+from tests.conftest import postgres_engine
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
 def pg(engine: Engine) -> Iterator[Engine]:
-    """Row locks are PostgreSQL's (SQLite has one write lock): the run's database or a throwaway one."""
-    if engine.dialect.name == "postgresql":
-        reset_database(engine)
-        yield engine
-        return
-    with throwaway_postgres_database(postgres_url(), "blocktime_locks") as url:
-        other = make_engine(url)
-        migrate(other)
-        yield other
-        other.dispose()
+    """Row locks are PostgreSQL's (SQLite has one write lock)."""
+    with postgres_engine(engine, "blocktime_locks") as pg_engine:
+        yield pg_engine
 
 
 def _two_channels(engine: Engine) -> tuple[int, int, int]:
