@@ -20,7 +20,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from accounting.money import ZERO
 from accounting.periods import closed_through, posting_date
-from accounting.records import chunks
+from accounting.records import IN_LIST_SIZE, chunks
 from models import (
     Addition,
     Adjustment,
@@ -207,6 +207,8 @@ def pending_drafts(
 # source (bench B3: 20,000 invoices), never every source as an ORM object at once.
 
 DraftKey = tuple[dt.date, int, int]  # DraftEntry.sort_key(): posting date, source order, id
+# Drafts built per chunk: each chunk's ids fit one `IN (...)` list per kind of source.
+DRAFTS_PER_CHUNK = IN_LIST_SIZE
 SOURCE_TYPES = sorted(SOURCE_ORDER, key=SOURCE_ORDER.__getitem__)
 
 
@@ -266,7 +268,7 @@ def draft_chunks(
     """The drafts of `keys` (default: all of `pending`), in their order, a chunk at a
     time with the context their accounts resolve in. Each chunk's sources are loaded,
     summed and built when it is asked for, and dropped after: memory stays flat."""
-    for chunk in chunks(pending.keys if keys is None else keys):
+    for chunk in chunks(pending.keys if keys is None else keys, DRAFTS_PER_CHUNK):
         ids: dict[str, list[int]] = {source_type: [] for source_type in SOURCE_TYPES}
         for _day, order, source_id in chunk:
             ids[SOURCE_TYPES[order]].append(source_id)
