@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from accounting import clock
 from accounting.errors import Conflict, InvalidInput
-from accounting.posting import ADJUSTMENT, INVOICE, LOT_EXPIRY, REVERSAL, pending_drafts
+from accounting.posting import ADJUSTMENT, INVOICE, LOT_EXPIRY, REVERSAL, draft_chunks, unposted
 from accounting.records import lock_counter
 from models import Invoice, JournalBatch, JournalEntry, Lot, PeriodClose, TimeEntry
 from models.enums import BatchStatus, BillableOption
@@ -102,21 +102,25 @@ def close_period(session: Session, *, through: dt.date, today: dt.date | None = 
 
 
 def _unposted_entries(session: Session, *, through: dt.date) -> list[str]:
-    """The drafts dated on or before `through` that would write an entry, in words."""
-    drafts, _context = pending_drafts(session, through_date=through)
-    waiting: dict[str, list[int]] = {}
-    for draft in drafts:
-        if draft.legs and draft.date <= through:
-            waiting.setdefault(draft.source_type, []).append(draft.source_id)
+    """The drafts dated on or before `through` that would write an entry, in words
+    (counted a chunk at a time, as posting builds them)."""
+    waiting: dict[str, int] = {}
+    first_invoices: list[int] = []
+    for drafts, _context in draft_chunks(session, unposted(session, through_date=through)):
+        for draft in drafts:
+            if draft.legs and draft.date <= through:
+                waiting[draft.source_type] = waiting.get(draft.source_type, 0) + 1
+                if draft.source_type == INVOICE and len(first_invoices) < 5:
+                    first_invoices.append(draft.source_id)
     left: list[str] = []
-    invoice_ids = waiting.pop(INVOICE, [])
-    if invoice_ids:
+    invoices = waiting.pop(INVOICE, 0)
+    if invoices:
         numbers = session.scalars(
-            select(Invoice.number).where(Invoice.id.in_(invoice_ids[:5])).order_by(Invoice.date, Invoice.id)
+            select(Invoice.number).where(Invoice.id.in_(first_invoices)).order_by(Invoice.date, Invoice.id)
         ).all()
-        shown = ", ".join(numbers) + (", ..." if len(invoice_ids) > 5 else "")
-        left.append(f"{_many(len(invoice_ids), 'unposted invoice', 'invoices')} ({shown})")
+        shown = ", ".join(numbers) + (", ..." if invoices > 5 else "")
+        left.append(f"{_many(invoices, 'unposted invoice', 'invoices')} ({shown})")
     for source_type, (singular, plural) in _NOUNS.items():
         if waiting.get(source_type):
-            left.append(_many(len(waiting[source_type]), singular, plural))
+            left.append(_many(waiting[source_type], singular, plural))
     return left

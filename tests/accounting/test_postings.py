@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from accounting import agreements, batches, billing, clock, drawdown, expiry, ledger, mappings
+from accounting import agreements, batches, billing, clock, drawdown, expiry, ledger, mappings, posting
 from accounting.errors import InvalidInput
-from models import Adjustment, GLAccount, Invoice, JournalBatch, JournalEntry, JournalLine
+from models import Adjustment, GLAccount, Invoice, JournalBatch, JournalEntry, JournalLine, Lot
 from models.enums import AccountType, BatchStatus, InvoiceKind, MappingKind
 from testkit import factories
 
@@ -461,3 +462,121 @@ class TestBatches:
         adjustment = session.scalars(select(Adjustment).where(Adjustment.units < 0)).one()
         assert adjustment.value == D("0.99")
         assert agreements.balance(session, acme).units_remaining == D("0.50")
+
+
+class TestChunks:
+    """A month end is posted a few drafts at a time (bench B3: 20,000 invoices); here a
+    chunk is one or two drafts, so every rule must hold across chunk boundaries."""
+
+    def month(self, session: Session, rates: factories.Rates) -> None:
+        """Purchases on two agreements, usage billed later, a write-off and an expiry."""
+        block_type = factories.block_time_type(session, rates=rates, expire_after_months=1)
+        for identifier in ("ACME", "GLOBEX"):
+            agreement = factories.agreement(session, agreement_type=block_type, identifier=identifier)
+            for price in ("100.00", "90.00"):
+                agreements.purchase_block(
+                    session, agreement_id=agreement.id, units=D("3"), unit_price=D(price), effective_date=DAY
+                )
+            factories.log_time(session, agreement=agreement, rates=rates, date=DAY, hours="1")
+            agreements.adjust_agreement(
+                session, agreement_id=agreement.id, units=D("-1"), reason="write off", today=DAY
+            )
+        billing.run_billing(session, through_date=DAY + dt.timedelta(days=1))
+        expiry.expire_blocks(session, as_of=dt.date(2026, 3, 2))
+
+    def test_entries_match_the_drafts_in_order_whatever_the_chunk(
+        self, setup, monkeypatch: pytest.MonkeyPatch
+    ) -> None:  # type: ignore[no-untyped-def]
+        session, _, rates = setup
+        self.month(session, rates)
+        drafts, _ = posting.pending_drafts(session)  # chunks of 900: one
+        codes = {"AR": "1100", "SERVICE_REVENUE": "4000", "BREAKAGE": "4200", "LOT": "2400"}
+        expected = [
+            (
+                d.source_type,
+                d.source_id,
+                d.date,
+                [(codes[leg.ref.name], leg.debit, leg.credit) for leg in d.legs],
+            )
+            for d in drafts
+            if d.legs
+        ]
+        assert {source_type for source_type, *_ in expected} == {"INVOICE", "ADJUSTMENT", "LOT_EXPIRY"}
+
+        monkeypatch.setattr(posting, "DRAFTS_PER_CHUNK", 2)
+        batch = post(session)
+
+        assert batch.status is BatchStatus.POSTED
+        entries = session.execute(
+            select(JournalEntry.id, JournalEntry.source_type, JournalEntry.source_id, JournalEntry.date)
+            .where(JournalEntry.batch_id == batch.id)
+            .order_by(JournalEntry.id)
+        ).all()
+        lines = {
+            entry_id: [(code, debit, credit) for _, code, debit, credit in rows]
+            for entry_id, rows in _by_entry(session, batch).items()
+        }
+        assert [(s, i, d, lines[e]) for e, s, i, d in entries] == expected
+        assert posting.pending_drafts(session)[0] == []
+        assert ledger.deferred_revenue_reconciliation(session).difference == D("0.00")
+
+    def test_a_mapping_missing_only_in_a_later_chunk_writes_nothing(
+        self, session: Session, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        rates = factories.rates(session)
+        ar = mappings.create_gl_account(session, code="1100", name="AR", type=AccountType.ASSET)
+        deferred = mappings.create_gl_account(
+            session, code="2400", name="Deferred", type=AccountType.LIABILITY
+        )
+        mappings.set_gl_mapping(session, kind=MappingKind.ACCOUNTS_RECEIVABLE, account_id=ar.id)
+        mappings.set_gl_mapping(session, kind=MappingKind.AGREEMENT_TYPE, account_id=deferred.id)
+        acme = factories.agreement(session, agreement_type=factories.block_time_type(session, rates=rates))
+        agreements.purchase_block(
+            session, agreement_id=acme.id, units=D("5"), unit_price=D("100.00"), effective_date=DAY
+        )
+        factories.log_time(session, agreement=acme, rates=rates, date=DAY, hours="1")
+        # The usage invoice is dated after the purchase: its draft comes in the second chunk.
+        billing.run_billing(session, through_date=DAY + dt.timedelta(days=1))
+        monkeypatch.setattr(posting, "DRAFTS_PER_CHUNK", 1)
+
+        failed = post(session)
+
+        assert failed.status is BatchStatus.FAILED
+        assert failed.error is not None and "SERVICE_REVENUE" in failed.error
+        assert session.scalar(select(func.count(JournalEntry.id))) == 0
+        assert session.scalar(select(func.count(Invoice.id)).where(Invoice.batch_id.is_not(None))) == 0
+        assert session.scalar(select(func.count(Lot.id)).where(Lot.deferred_account_id.is_not(None))) == 0
+
+    def test_has_entries_to_post_stops_at_the_first_draft_with_legs(
+        self, setup, monkeypatch: pytest.MonkeyPatch
+    ) -> None:  # type: ignore[no-untyped-def]
+        session, _, rates = setup
+        self.month(session, rates)
+        built: list[int] = []
+        load = posting._load_pending
+
+        def counted(*args: Any) -> posting.Pending:
+            built.append(1)
+            return load(*args)
+
+        monkeypatch.setattr(posting, "DRAFTS_PER_CHUNK", 1)
+        monkeypatch.setattr(posting, "_load_pending", counted)
+        assert batches.has_entries_to_post(session, through_date=clock.today())
+        assert len(built) == 1
+        # Nothing dated after the last item: no draft is built at all.
+        assert not batches.has_entries_to_post(session, through_date=clock.today(), after=dt.date(2026, 3, 2))
+        assert len(built) == 1
+
+
+def _by_entry(session: Session, batch: JournalBatch) -> dict[int, list[tuple[int, str, Decimal, Decimal]]]:
+    rows = session.execute(
+        select(JournalLine.entry_id, GLAccount.code, JournalLine.debit, JournalLine.credit)
+        .join(GLAccount, GLAccount.id == JournalLine.account_id)
+        .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
+        .where(JournalEntry.batch_id == batch.id)
+        .order_by(JournalLine.id)
+    )
+    grouped: dict[int, list[tuple[int, str, Decimal, Decimal]]] = {}
+    for entry_id, code, debit, credit in rows:
+        grouped.setdefault(entry_id, []).append((entry_id, code, debit, credit))
+    return grouped
