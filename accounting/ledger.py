@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from accounting import clock
 from accounting.agreements import lots_selected_on
 from accounting.money import CENT, ZERO, paid_value
-from accounting.posting import LotAccount, load_context, pending_drafts, unbilled_draws
+from accounting.posting import LotAccount, draft_chunks, unbilled_draw_value
+from accounting.posting import unposted as unposted_sources
 from models import Agreement, AgreementType, GLAccount, JournalEntry, JournalLine, Lot
 
 
@@ -111,20 +112,15 @@ def deferred_revenue_reconciliation(session: Session, *, today: dt.date | None =
     balances = account_balances(session, deferred_accounts)
     ledger = -sum(balances.values(), ZERO)
 
-    drafts, context = pending_drafts(session, through_date=day)
-    draws = unbilled_draws(session, through_date=day)
-    context = load_context(session, lot_ids=set(context.lots) | {m.lot_id for m in draws})
-    unposted = ZERO
-    for draft in drafts:
-        for leg in draft.legs:
-            if (
-                isinstance(leg.ref, LotAccount)
-                and context.lot_type(leg.ref.lot_id).reverse_revenue_when_applied
-            ):
-                unposted += leg.credit - leg.debit
-    for movement in draws:
-        if context.lot_type(movement.lot_id).reverse_revenue_when_applied:
-            unposted -= movement.value
+    unposted = -unbilled_draw_value(session, through_date=day)
+    for drafts, context in draft_chunks(session, unposted_sources(session, through_date=day)):
+        for draft in drafts:
+            for leg in draft.legs:
+                if (
+                    isinstance(leg.ref, LotAccount)
+                    and context.lot_type(leg.ref.lot_id).reverse_revenue_when_applied
+                ):
+                    unposted += leg.credit - leg.debit
     return Reconciliation(
         ledger_balance=ledger, agreements_total=agreements_total, unposted_activity=unposted
     )

@@ -125,12 +125,6 @@ class Context:
     def lot_type(self, lot_id: int) -> AgreementType:
         return self.types[self.agreements[self.lots[lot_id].agreement_id].agreement_type_id]
 
-    def merge(self, other: Context) -> None:
-        self.lots.update(other.lots)
-        self.agreements.update(other.agreements)
-        self.types.update(other.types)
-        self.additions.update(other.additions)
-
     def reverses_revenue(self, agreement_id: int | None) -> bool:
         if agreement_id is None:
             return False
@@ -182,25 +176,6 @@ class Pending:
 
     def dated(self, day: dt.date) -> dt.date:
         return posting_date(day, closed=self.closed)
-
-
-def pending_drafts(
-    session: Session, *, through_date: dt.date | None = None
-) -> tuple[list[DraftEntry], Context]:
-    """Every invoice and event that no batch holds (dated on or before through_date),
-    as balanced draft entries in date order, all at once: for readers of a few
-    (the reconciliation, tests). Posting and closing read `draft_chunks` instead.
-
-    Each draft is dated its posting date (SPEC §8): inside a closed period, the day
-    after the close. So a batch through a closed date takes nothing, and one through
-    a later date takes the late items of the closed period too.
-    """
-    drafts: list[DraftEntry] = []
-    context = Context(lots={}, agreements={}, types={}, additions={})
-    for chunk, chunk_context in draft_chunks(session, unposted(session, through_date=through_date)):
-        drafts += chunk
-        context.merge(chunk_context)
-    return drafts, context
 
 
 # Which drafts, in order, then the drafts a chunk at a time: a month end holds one key per
@@ -503,18 +478,23 @@ def load_context(
     return Context(lots=lots, agreements=agreements, types=types, additions=additions)
 
 
-def unbilled_draws(session: Session, *, through_date: dt.date | None = None) -> list[LotMovement]:
-    """Usage drawn by time not yet on a usage invoice (and not reversed): not yet posted.
-    With through_date, only the draws dated on or before it."""
+def unbilled_draw_value(session: Session, *, through_date: dt.date | None = None) -> Decimal:
+    """The value drawn from revenue-reversing lots by time not yet on a usage invoice (and
+    not reversed): released on the lots, not yet posted. Summed in SQL: before a month's
+    billing there is a draw per time entry. With through_date, the draws dated on or before it."""
     stmt = (
-        select(LotMovement)
+        select(func.coalesce(func.sum(LotMovement.value), 0))
         .join(TimeEntry, TimeEntry.id == LotMovement.time_entry_id)
+        .join(Lot, Lot.id == LotMovement.lot_id)
+        .join(Agreement, Agreement.id == Lot.agreement_id)
+        .join(AgreementType, AgreementType.id == Agreement.agreement_type_id)
         .where(
             LotMovement.kind == MovementKind.USAGE,
             TimeEntry.usage_invoice_id.is_(None),
             TimeEntry.reversed.is_(False),
+            AgreementType.reverse_revenue_when_applied.is_(True),
         )
     )
     if through_date is not None:
         stmt = stmt.where(LotMovement.date <= through_date)
-    return list(session.scalars(stmt))
+    return Decimal(session.scalar(stmt) or 0)

@@ -9,10 +9,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from accounting import agreements, batches, billing, drawdown, ledger
-from accounting.posting import pending_drafts
 from models import Invoice, InvoiceLine, JournalEntry, JournalLine, TimeEntry
 from models.enums import BatchStatus, Coverage, InvoiceKind
 from testkit import factories
+from testkit.drafts import pending_drafts
 
 D = Decimal
 DAY = dt.date(2026, 1, 5)
@@ -20,7 +20,7 @@ DAY = dt.date(2026, 1, 5)
 
 def _drafted(session: Session, invoice: Invoice) -> list[tuple[str, Decimal, Decimal]]:
     """The posting an invoice will produce, as (account code, debit, credit)."""
-    drafts, _ = pending_drafts(session)
+    drafts = pending_drafts(session)
     codes = {"AR": "1100", "SERVICE_REVENUE": "4000", "BREAKAGE": "4200", "LOT": "2400"}
     (draft,) = [d for d in drafts if d.source_type == "INVOICE" and d.source_id == invoice.id]
     return [(codes[leg.ref.name], leg.debit, leg.credit) for leg in draft.legs]
