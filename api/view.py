@@ -124,8 +124,9 @@ class GraphQLView:
         self.settings = settings
         self.engine = engine
         self.metrics = metrics
-        # One operation holds one pooled connection at a time: never queue more threads than connections.
-        self.limiter = anyio.CapacityLimiter(max(1, settings.db_pool_size))
+        # One operation holds one pooled connection at a time, and threads beyond the cores
+        # only contend for the GIL: API_CONCURRENCY, by default cores + 1, at most the pool.
+        self.limiter = anyio.CapacityLimiter(settings.operations_at_once())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

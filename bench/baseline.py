@@ -332,7 +332,7 @@ def log_time(engine: Engine, token: str | None, data: dict[str, Any]) -> JSONRes
 def create_app() -> Starlette:
     settings = get_settings()
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
-    limiter = anyio.CapacityLimiter(max(1, settings.db_pool_size))
+    limiter = anyio.CapacityLimiter(settings.operations_at_once())  # as the GraphQL view
 
     async def endpoint(request: Request) -> Response:
         header = request.headers.get("authorization", "")

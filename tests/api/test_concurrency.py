@@ -41,9 +41,15 @@ async def timed(client: Client, requests: int) -> float:
 
 @pytest.mark.usefixtures("slow_companies")
 class TestConcurrency:
-    async def test_eight_slow_requests_take_about_as_long_as_one(self, admin: Client) -> None:
-        one = await timed(admin, 1)
-        eight = await timed(admin, 8)
+    async def test_eight_slow_requests_take_about_as_long_as_one(
+        self, settings: Settings, db: Engine
+    ) -> None:
+        # Blocking operations (a slow database) run side by side up to API_CONCURRENCY.
+        app = create_app(settings.model_copy(update={"api_concurrency": 8, "db_pool_size": 10}))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+            admin = Client(http, create_token(db, Role.ADMIN))
+            one = await timed(admin, 1)
+            eight = await timed(admin, 8)
 
         print(f"\n1 request: {one:.2f}s, 8 concurrent requests: {eight:.2f}s")  # noqa: T201
         assert one >= SLOW_SECONDS
@@ -59,6 +65,27 @@ class TestConcurrency:
         assert health.status_code == 200
         assert time.perf_counter() - started < SLOW_SECONDS / 2
         await slow
+
+    async def test_api_concurrency_bounds_the_operations_run_at_once(
+        self, settings: Settings, db: Engine
+    ) -> None:
+        app = create_app(settings.model_copy(update={"api_concurrency": 1, "db_pool_size": 10}))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+            client = Client(http, create_token(db, Role.ADMIN))
+
+            three = await timed(client, 3)
+
+        assert three >= 3 * SLOW_SECONDS  # one at a time
+
+    def test_by_default_as_many_operations_as_cores_plus_one_never_more_than_the_pool(
+        self, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr("os.cpu_count", lambda: 2)
+        unset = settings.model_copy(update={"api_concurrency": None, "db_pool_size": 10})
+        assert unset.operations_at_once() == 3
+        assert unset.model_copy(update={"db_pool_size": 2}).operations_at_once() == 2
+        assert unset.model_copy(update={"api_concurrency": 8}).operations_at_once() == 8
+        assert unset.model_copy(update={"api_concurrency": 20}).operations_at_once() == 10
 
     async def test_no_more_operations_run_at_once_than_the_pool_has_connections(
         self, settings: Settings, db: Engine
