@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -32,6 +33,14 @@ def slow_companies(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(read, "companies", slow)
 
 
+@asynccontextmanager
+async def admin_of(settings: Settings, db: Engine, update: dict[str, Any]) -> AsyncIterator[Client]:
+    """An ADMIN client of an app built with these settings changed."""
+    app = create_app(settings.model_copy(update=update))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        yield Client(http, create_token(db, Role.ADMIN))
+
+
 async def timed(client: Client, requests: int) -> float:
     started = time.perf_counter()
     results = await asyncio.gather(*(client.data("{ companies { id } }") for _ in range(requests)))
@@ -45,9 +54,7 @@ class TestConcurrency:
         self, settings: Settings, db: Engine
     ) -> None:
         # Blocking operations (a slow database) run side by side up to API_CONCURRENCY.
-        app = create_app(settings.model_copy(update={"api_concurrency": 8, "db_pool_size": 10}))
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
-            admin = Client(http, create_token(db, Role.ADMIN))
+        async with admin_of(settings, db, {"api_concurrency": 8, "db_pool_size": 10}) as admin:
             one = await timed(admin, 1)
             eight = await timed(admin, 8)
 
@@ -69,10 +76,7 @@ class TestConcurrency:
     async def test_api_concurrency_bounds_the_operations_run_at_once(
         self, settings: Settings, db: Engine
     ) -> None:
-        app = create_app(settings.model_copy(update={"api_concurrency": 1, "db_pool_size": 10}))
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
-            client = Client(http, create_token(db, Role.ADMIN))
-
+        async with admin_of(settings, db, {"api_concurrency": 1, "db_pool_size": 10}) as client:
             three = await timed(client, 3)
 
         assert three >= 3 * SLOW_SECONDS  # one at a time
@@ -90,10 +94,7 @@ class TestConcurrency:
     async def test_no_more_operations_run_at_once_than_the_pool_has_connections(
         self, settings: Settings, db: Engine
     ) -> None:
-        app = create_app(settings.model_copy(update={"db_pool_size": 2}))
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
-            client = Client(http, create_token(db, Role.ADMIN))
-
+        async with admin_of(settings, db, {"db_pool_size": 2}) as client:
             four = await timed(client, 4)
 
         assert four >= 2 * SLOW_SECONDS  # two at a time
