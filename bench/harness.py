@@ -447,6 +447,20 @@ class LoadResult:
     def latency(self) -> Latency:
         return Latency(self.latencies_ms)
 
+    def record(self, index: int, status: int, body: bytes, *, latency_ms: float, measured: bool) -> None:
+        """One answer: a success counts for its request; inside the measured window its
+        latency (or its error) counts too."""
+        ok = status == 200 and b'"errors"' not in body
+        if ok:
+            self.successes[index] += 1
+        elif len(self.error_samples) < 5:
+            self.error_samples.append(f"HTTP {status}: {body[:300]!r}")
+        if measured:
+            if ok:
+                self.latencies_ms.append(latency_ms)
+            else:
+                self.errors += 1
+
     def merge(self, other: LoadResult) -> None:
         self.latencies_ms.extend(other.latencies_ms)
         self.errors += other.errors
@@ -495,16 +509,9 @@ async def _connection(
             writer.write(requests[index])
             status, body = await _read_response(reader)
             ended = time.perf_counter()
-            ok = status == 200 and b'"errors"' not in body
-            if ok:
-                result.successes[index] += 1
-            elif len(result.error_samples) < 5:
-                result.error_samples.append(f"HTTP {status}: {body[:300]!r}")
-            if began >= measure_from:
-                if ok:
-                    result.latencies_ms.append((ended - began) * 1000)
-                else:
-                    result.errors += 1
+            result.record(
+                index, status, body, latency_ms=(ended - began) * 1000, measured=began >= measure_from
+            )
     finally:
         writer.close()
         with contextlib.suppress(OSError):
@@ -668,16 +675,8 @@ async def _open_loop_main(
             status, body = await _read_response(reader)
             ended = time.perf_counter()
             idle.put_nowait((reader, writer))
-        ok = status == 200 and b'"errors"' not in body
-        if ok:
-            result.successes[index] += 1
-        elif len(result.error_samples) < 5:
-            result.error_samples.append(f"HTTP {status}: {body[:300]!r}")
-        if due >= measure_from:
-            if ok:
-                result.latencies_ms.append((ended - due) * 1000)
-            else:
-                result.errors += 1
+        # From when the request was due, not when it was sent: a server falling behind shows.
+        result.record(index, status, body, latency_ms=(ended - due) * 1000, measured=due >= measure_from)
 
     tasks: list[asyncio.Task[None]] = []
     k = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,6 +26,23 @@ def blocktime(*args: str, env: dict[str, str], cwd: Path) -> str:
     return result.stdout
 
 
+def wait_until_healthy(
+    base: str, *, running: Callable[[], bool], within: float, every: float, failure: Callable[[], str]
+) -> None:
+    """Poll `base`/healthz until it answers 200; fail the test with `failure()` if the
+    server stops running or `within` seconds pass."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if not running() or time.monotonic() > deadline:
+            pytest.fail(failure())
+        time.sleep(every)
+
+
 @contextmanager
 def serving(env: dict[str, str], cwd: Path) -> Iterator[str]:
     """`blocktime serve` on a free port until /healthz answers; yields its base URL, stops it after."""
@@ -41,16 +58,13 @@ def serving(env: dict[str, str], cwd: Path) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"blocktime serve did not come up (exit {process.poll()}):\n{log.read_text()}")
-            time.sleep(0.2)
+        wait_until_healthy(
+            base,
+            running=lambda: process.poll() is None,
+            within=60,
+            every=0.2,
+            failure=lambda: f"blocktime serve did not come up (exit {process.poll()}):\n{log.read_text()}",
+        )
         try:
             yield base
         except BaseException:

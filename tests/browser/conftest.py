@@ -11,12 +11,10 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import uvicorn
 from sqlalchemy import Engine
@@ -27,7 +25,7 @@ from api.app import create_app
 from models.db import unit_of_work
 from models.settings import Settings
 from tests.conftest import server_unreachable
-from tests.processes import free_port
+from tests.processes import free_port, wait_until_healthy
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -94,16 +92,13 @@ def served(settings: Settings, demo: Engine) -> Iterator[str]:
     thread = threading.Thread(target=server.run, name="uvicorn-browser-tests", daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not come up for the browser tests")
-        time.sleep(0.1)
+    wait_until_healthy(
+        base,
+        running=thread.is_alive,
+        within=30,
+        every=0.1,
+        failure=lambda: "uvicorn did not come up for the browser tests",
+    )
     try:
         yield base
     finally:
