@@ -7,7 +7,10 @@ number of spreads), so 39 levels of fragments that each spread the previous twic
 cost 39 steps, not 2**39. Measured: the depth (introspection fields exempt), the
 fields selected after expanding every fragment, and the aliases after expanding.
 A document over any bound is refused with BAD_USER_INPUT naming the bound, and is
-never validated. Validation of the rest runs under its own time budget; its
+never validated. Validation of the rest runs under its own time budget, read at
+every node and, inside graphql-core's overlapping-fields rule (whose pairwise comparisons
+happen within one node), every 256 units of the work it counts; graphql-core's own
+"Validation aborted." is answered as TOO_COMPLEX, which names the limit. Its
 result and the role's document check are cached per document text and role (as
 strawberry's ValidationCache did, without hashing the whole AST on every request)
 unless the budget ran out.
@@ -36,10 +39,13 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     OperationDefinitionNode,
+    OverlappingFieldsCanBeMergedRule,
     SelectionSetNode,
+    ValidationContext,
     ValidationRule,
     parse,
 )
+from graphql.validation.rules.overlapping_fields_can_be_merged import RuleContext
 from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
@@ -173,29 +179,82 @@ class _OutOfTime(Exception):
         self.errors = errors
 
 
+def _budget_spent() -> GraphQLError:
+    return ValidationAbortedError(
+        f"the document took longer than the validation budget of "
+        f"{int(VALIDATION_BUDGET_SECONDS * 1000)} ms to validate"
+    )
+
+
 def _deadline_rule(deadline: float) -> type[ASTValidationRule]:
     class ValidationDeadline(ValidationRule):
         """Checked at every node: graphql-core's rules stop once the budget is spent."""
 
         def enter(self, *_args: object) -> None:
             if time.thread_time() > deadline:
-                raise ValidationAbortedError(
-                    f"the document took longer than the validation budget of "
-                    f"{int(VALIDATION_BUDGET_SECONDS * 1000)} ms to validate"
-                )
+                raise _budget_spent()
 
     return ValidationDeadline
+
+
+# How many units of graphql-core's overlap work pass between two looks at the clock.
+_CLOCK_EVERY = 256
+
+
+class _OverlapWorkOnTheClock(RuleContext):
+    """graphql-core's overlapping-fields rule does its pairwise comparisons inside one visit
+    of a selection set, where ValidationDeadline never looks; it counts that work in
+    `remaining_complexity_budget`, so the clock is read there too."""
+
+    __slots__ = ("_deadline", "_remaining", "_spends")
+
+    def __init__(self, deadline: float) -> None:
+        self._deadline = deadline
+        self._spends = 0
+        super().__init__()
+
+    @property
+    def remaining_complexity_budget(self) -> int:
+        return self._remaining
+
+    @remaining_complexity_budget.setter
+    def remaining_complexity_budget(self, value: int) -> None:
+        self._remaining = value
+        self._spends += 1
+        if self._spends % _CLOCK_EVERY == 0 and time.thread_time() > self._deadline:
+            raise _budget_spent()
+
+
+def _overlap_rule(deadline: float) -> type[ASTValidationRule]:
+    class OverlapsOnTheClock(OverlappingFieldsCanBeMergedRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            self.rule_context = _OverlapWorkOnTheClock(deadline)
+
+    return OverlapsOnTheClock
+
+
+# graphql-core's own bounds on validation work (overlap comparisons, fragment work,
+# recursion) end with this message, which names none of them.
+_GRAPHQL_CORE_ABORT = "Validation aborted."
+TOO_COMPLEX = (
+    "the document is too complex to validate: it asks for more comparisons of its "
+    "fields or fragments than the server makes"
+)
 
 
 def _validate(
     schema: GraphQLSchema, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...]
 ) -> list[GraphQLError]:
     """graphql-core's rules within the budget; raises _OutOfTime when it ran out (never cached)."""
-    deadline_rule = _deadline_rule(time.thread_time() + VALIDATION_BUDGET_SECONDS)
-    errors = validate_document(schema, document, (*rules, deadline_rule))
+    deadline = time.thread_time() + VALIDATION_BUDGET_SECONDS
+    timed = tuple(
+        _overlap_rule(deadline) if rule is OverlappingFieldsCanBeMergedRule else rule for rule in rules
+    )
+    errors = validate_document(schema, document, (*timed, _deadline_rule(deadline)))
     if any("validation budget" in error.message for error in errors):
         raise _OutOfTime(errors)
-    return errors
+    return [GraphQLError(TOO_COMPLEX) if e.message == _GRAPHQL_CORE_ABORT else e for e in errors]
 
 
 # Documents longer than this are checked afresh each time rather than kept in the cache.

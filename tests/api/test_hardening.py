@@ -180,3 +180,46 @@ class TestValidationBudget:
         assert message == "the document took longer than the validation budget of -1000 ms to validate"
         monkeypatch.undo()
         assert await admin.data(document) == {"me": {"role": "ADMIN"}}
+
+
+def same_named(count: int, *, tag: str = "") -> str:
+    """About 9 KB at 600: one field with a sub-selection, selected `count` times at one level.
+    Within every size bound (1,200 fields), but graphql-core's overlapping-fields rule compares
+    each pair, inside one visit of the selection set."""
+    return "{ agreements { edges { node { " + "company { id } " * count + "} } } }" + f" # {tag}"
+
+
+class TestSameNamedFields:
+    async def test_the_overlap_check_stops_at_the_validation_budget(
+        self, customer: Client, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from api import limits
+
+        await customer.data("{ me { role } }")
+        monkeypatch.setattr(limits, "VALIDATION_BUDGET_SECONDS", 0.1)
+
+        spent = []
+        for attempt in range(2):  # a new text each time: nothing cached
+            started = time.process_time()  # CPU of this process (the app runs in it), not the wall
+            code, message = await customer.error(same_named(600, tag=str(attempt)))
+            spent.append(time.process_time() - started)
+
+        assert code == "BAD_USER_INPUT"
+        assert message == "the document took longer than the validation budget of 100 ms to validate"
+        # Before: the rule ran to graphql-core's own count (about 2 s of CPU) whatever the budget.
+        assert min(spent) < 0.5, spent
+
+    async def test_graphql_cores_own_abort_names_its_limit(
+        self, customer: Client, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from graphql.validation.rules import overlapping_fields_can_be_merged as overlap
+
+        monkeypatch.setattr(overlap, "MAX_COMPLEXITY_BUDGET", 1000)  # its count ends first
+
+        code, message = await customer.error(same_named(100))
+
+        assert code == "BAD_USER_INPUT"
+        assert message == (
+            "the document is too complex to validate: it asks for more comparisons of its "
+            "fields or fragments than the server makes"
+        )
