@@ -4,7 +4,8 @@ A field given as UNCHANGED is left as it is; None clears a field that may be emp
 and is refused for one that may not. Each change is validated as at creation and
 applies from then on: time already logged keeps its coverage and postings (they
 were decided when it was logged), a new exclusion applies to time logged after it,
-a new threshold re-evaluates the alerts, an endDate in the past stops coverage. The
+a new threshold re-evaluates the alerts, an endDate in the past stops coverage, and an
+EXPIRED agreement whose endDate is moved on (or cleared) is ACTIVE again. The
 caller audits the returned changes (old and new value of each field that changed).
 """
 
@@ -20,7 +21,7 @@ from typing import Generic, Literal, TypeAlias, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from accounting import jobs
+from accounting import clock, jobs
 from accounting.agreements import load_agreement_type, rearm_alerts
 from accounting.errors import Conflict, InvalidInput, NotFound
 from accounting.lots import lock_agreement
@@ -104,7 +105,10 @@ def update_agreement(
 
     null clears endDate (no end), allowOverruns and lowBalanceThreshold (the type
     decides) and notifyEmails. A new threshold or endDate re-evaluates the alerts: at
-    once for re-arming, by the evaluation job for raising.
+    once for re-arming, by the evaluation job for raising. EXPIRED only ever means
+    "its endDate has passed" (expireBlocks): an endDate moved to today or later, or
+    cleared, makes an EXPIRED agreement ACTIVE again (a renewed contract), audited as
+    a change of status; a CANCELLED one stays cancelled.
     """
     agreement = lock_agreement(session, agreement_id)
     if agreement is None:
@@ -116,6 +120,8 @@ def update_agreement(
         if end_date is not None and end_date < agreement.start_date:
             raise InvalidInput(f"endDate {end_date} is before startDate {agreement.start_date}")
         result.set("endDate", "end_date", end_date)
+        if agreement.status is AgreementStatus.EXPIRED and (end_date is None or end_date >= clock.today()):
+            result.set("status", "status", AgreementStatus.ACTIVE)
     if allow_overruns is not UNCHANGED:
         result.set("allowOverruns", "allow_overruns", allow_overruns)
     if low_balance_threshold is not UNCHANGED:

@@ -194,6 +194,45 @@ class TestUpdateAgreement:
         )
         assert still_inside["coverage"] == "COVERED"
 
+    async def test_an_expired_agreement_whose_end_date_is_moved_on_or_cleared_is_active_again(
+        self, admin: Client, db: Engine
+    ) -> None:
+        # The customer renews its contract after the agreement ran out: the MSP's
+        # administrator moves the endDate on (or clears it), and the agreement covers
+        # time again from then on. An endDate that is still past leaves it EXPIRED.
+        s = shop(db)
+        status = "query($id: ID!) { agreement(id: $id) { status endDate } }"
+        await admin.data(UPDATE_AGREEMENT, id=s.agreement_id, input={"endDate": "2026-11-10"})
+        await admin.data('mutation { expireBlocks(asOf: "2026-11-20") }')
+        run_pending_jobs(db)
+        assert (await admin.data(status, id=s.agreement_id))["agreement"]["status"] == "EXPIRED"
+        assert (await log(admin, s, "1", day=DAY))["coverage"] == "AGREEMENT_NOT_ACTIVE"
+
+        await admin.data(UPDATE_AGREEMENT, id=s.agreement_id, input={"endDate": "2026-11-15"})
+        still_past = (await admin.data(status, id=s.agreement_id))["agreement"]
+        await admin.data(UPDATE_AGREEMENT, id=s.agreement_id, input={"endDate": None})
+        renewed = (await admin.data(status, id=s.agreement_id))["agreement"]
+        after = await log(admin, s, "1", day=DAY)
+        bought = await admin.data(
+            "mutation($input: PurchaseBlockInput!) { purchaseBlock(input: $input) { id } }",
+            input={
+                "agreementId": s.agreement_id,
+                "units": "5",
+                "unitPrice": "150.00",
+                "effectiveDate": "2026-11-03",
+            },
+        )
+
+        assert still_past == {"status": "EXPIRED", "endDate": "2026-11-15"}
+        assert renewed == {"status": "ACTIVE", "endDate": None}
+        assert (after["coverage"], after["unitsApplied"]) == ("COVERED", "1.00")
+        assert bought["purchaseBlock"]["id"]
+        entries = await trail(admin, "updateAgreement")
+        assert json.loads(str(entries[0]["details"]))["changes"] == {
+            "endDate": {"old": "2026-11-15", "new": None},
+            "status": {"old": "EXPIRED", "new": "ACTIVE"},
+        }
+
     async def test_a_new_threshold_re_evaluates_the_alerts(self, admin: Client, db: Engine) -> None:
         s = shop(db)
         await log(admin, s, "6")  # 4 h left, above the 2 h threshold
