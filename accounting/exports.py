@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from accounting.errors import InvalidInput, NotFound
 from accounting.posting import ADJUSTMENT, INVOICE, LOT_EXPIRY, REVERSAL
 from accounting.records import chunks
+from accounting.validation import one_line
 from models import (
     Adjustment,
     Agreement,
@@ -114,12 +115,6 @@ class ExportLine:
     def name(self) -> str:
         """The customer on a receivable line (IIF NAME, QBO Name); blank elsewhere."""
         return one_line(self.customer.name) if self.receivable and self.customer else ""
-
-
-def one_line(text: str) -> str:
-    """Free text as one line: every run of whitespace or control characters one space."""
-    cleaned = "".join(" " if unicodedata.category(ch)[0] in "CZ" else ch for ch in text)
-    return " ".join(cleaned.split())
 
 
 def export_files(

@@ -8,18 +8,26 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from accounting.errors import Conflict, InvalidInput, NotFound
-from accounting.validation import optional_text, require_text
+from accounting.validation import NAME_LENGTH, one_line, optional_text, require_text
 from models import AgreementType, GLAccount, GLMapping
 from models.enums import AccountType, MappingKind
 
 SINGLE_ACCOUNT_KINDS = (MappingKind.ACCOUNTS_RECEIVABLE, MappingKind.SERVICE_REVENUE, MappingKind.BREAKAGE)
 
 
+def _as_exported(value: str, field: str, *, max_length: int) -> str:
+    """The text rule, then the text as the exports print it (one line, single spaces), so that
+    two accounts the files would show alike cannot both exist (IIF and QuickBooks Online
+    name accounts by name, Xero by code)."""
+    checked = require_text(value, field, max_length=max_length)
+    return require_text(one_line(checked), field, max_length=max_length)
+
+
 def create_gl_account(session: Session, *, code: str, name: str, type: AccountType) -> GLAccount:
-    code = require_text(code, "code", max_length=32)
+    code = _as_exported(code, "code", max_length=32)
     if session.scalar(select(GLAccount.id).where(GLAccount.code == code)) is not None:
         raise Conflict(f"a GL account with code {code} exists")
-    name = require_text(name, "name")
+    name = _as_exported(name, "name", max_length=NAME_LENGTH)
     same_name = session.scalar(select(GLAccount.code).where(func.lower(GLAccount.name) == name.lower()))
     if same_name is not None:
         # The IIF export names accounts by name (QuickBooks compares them ignoring case).

@@ -78,6 +78,13 @@ def clean_text(value: object, field: str, *, max_length: int = NAME_LENGTH, free
     return value
 
 
+def one_line(text: str) -> str:
+    """Text as one line, as every export prints it: each run of whitespace, control or
+    invisible (format) characters one space, trimmed."""
+    cleaned = "".join(" " if unicodedata.category(ch)[0] in "CZ" else ch for ch in text)
+    return " ".join(cleaned.split())
+
+
 def require_text(value: str, field: str, *, max_length: int = NAME_LENGTH, free_text: bool = False) -> str:
     return clean_text(value, field, max_length=max_length, free_text=free_text)
 

@@ -76,10 +76,13 @@ def _engine() -> Engine:
 
 
 def _upgrade_database() -> None:
-    from migrations.runner import current, upgrade
+    from migrations.runner import MigrationRefused, current, upgrade
 
     engine = _engine()
-    upgrade(engine)
+    try:
+        upgrade(engine)
+    except MigrationRefused as refused:  # the data needs the user's hand, not a traceback
+        _fail(str(refused))
     shown = engine.url.render_as_string(hide_password=True)
     typer.echo(f"Database {shown} is at revision {current(engine)}.")
 

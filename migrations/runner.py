@@ -28,6 +28,11 @@ INI_FILE = MIGRATIONS_DIR.parent / "alembic.ini"
 INITIAL_REVISION = "0001"
 
 
+class MigrationRefused(RuntimeError):
+    """A revision that cannot apply to the data this database holds. Its message tells the
+    user what to change; `blocktime db upgrade` prints it as it is, without a traceback."""
+
+
 def alembic_config(connection: Connection | None = None) -> Config:
     """alembic.ini when it is there (a source checkout), else the same essentials."""
     config = Config(str(INI_FILE)) if INI_FILE.is_file() else Config()

@@ -7,7 +7,9 @@ fixture is never touched.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from migrations import runner
 from models import Base
 from models.db import make_engine
 from tests.conftest import postgres_url, throwaway_postgres_database
+from tests.processes import BLOCKTIME
 
 VERSION_TABLE = "alembic_version"
 
@@ -87,7 +90,10 @@ class TestUniqueGLAccountNames:
                     f"VALUES ('{code}', 'Service Revenue', 'REVENUE', CURRENT_TIMESTAMP)"
                 )
 
-        with pytest.raises(Exception, match=r"rename the duplicates first.*'Service Revenue' \(2 accounts\)"):
+        with pytest.raises(
+            runner.MigrationRefused,
+            match=r"rename the duplicates first.*'Service Revenue' \(2 accounts: codes 4000, 4010\)",
+        ):
             runner.upgrade(empty_engine)
 
         assert runner.current(empty_engine) == "0001"
@@ -95,6 +101,36 @@ class TestUniqueGLAccountNames:
             conn.exec_driver_sql("UPDATE gl_account SET name = 'Service Revenue 2' WHERE code = '4010'")
         runner.upgrade(empty_engine)
         assert runner.current(empty_engine) == runner.head()
+
+    def test_blocktime_db_upgrade_says_what_to_rename_without_a_traceback(
+        self, empty_engine: Engine, tmp_path: Path
+    ) -> None:
+        runner.upgrade(empty_engine, "0001")
+        with empty_engine.begin() as conn:
+            for code in ("4000", "4010"):
+                conn.exec_driver_sql(
+                    "INSERT INTO gl_account (code, name, type, created_at) "
+                    f"VALUES ('{code}', 'Service Revenue', 'REVENUE', CURRENT_TIMESTAMP)"
+                )
+        environment = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+        environment["DATABASE_URL"] = empty_engine.url.render_as_string(hide_password=False)
+
+        result = subprocess.run(
+            [str(BLOCKTIME), "db", "upgrade"],
+            cwd=tmp_path,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "Traceback" not in result.stderr, result.stderr
+        assert result.stderr.startswith("error: cannot make GL account names unique"), result.stderr
+        assert "'Service Revenue' (2 accounts: codes 4000, 4010)" in result.stderr
+        assert "UPDATE gl_account SET name = " in result.stderr
+        assert runner.current(empty_engine) == "0001"
 
 
 class TestSqliteMigrations:

@@ -6,7 +6,8 @@ Create Date: 2026-11-30
 
 GL account names become unique (the IIF export names accounts by name). A database
 that already holds two accounts of one name cannot be upgraded silently: the upgrade
-stops before changing anything and names the duplicates, to be renamed by hand.
+stops before changing anything and names the duplicates with their codes, to be renamed
+by hand (`blocktime db upgrade` prints the message, not a traceback).
 """
 
 from collections.abc import Sequence
@@ -14,13 +15,18 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from migrations.runner import MigrationRefused
+
 revision: str = "0012"
 down_revision: str | Sequence[str] | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-class DuplicateGLAccountNames(RuntimeError):
+HOW_TO_RENAME = "UPDATE gl_account SET name = '<new name>' WHERE code = '<code>';"
+
+
+class DuplicateGLAccountNames(MigrationRefused):
     pass
 
 
@@ -29,15 +35,20 @@ def _refuse_duplicate_names() -> None:
         op.get_bind()
         .execute(
             sa.text(
-                "SELECT name, COUNT(*) AS n FROM gl_account GROUP BY name HAVING COUNT(*) > 1 ORDER BY name"
+                "SELECT name, code FROM gl_account WHERE name IN "
+                "(SELECT name FROM gl_account GROUP BY name HAVING COUNT(*) > 1) ORDER BY name, code"
             )
         )
         .all()
     )
     if rows:
-        listed = "; ".join(f"{name!r} ({n} accounts)" for name, n in rows)
+        codes: dict[str, list[str]] = {}
+        for name, code in rows:
+            codes.setdefault(name, []).append(code)
+        listed = "; ".join(f"{name!r} ({len(c)} accounts: codes {', '.join(c)})" for name, c in codes.items())
         raise DuplicateGLAccountNames(
-            "cannot make GL account names unique: rename the duplicates first, then upgrade again: " + listed
+            "cannot make GL account names unique: rename the duplicates first, then upgrade again: "
+            f"{listed}. Rename all but one of each, e.g. in SQL: {HOW_TO_RENAME}"
         )
 
 

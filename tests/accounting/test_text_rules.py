@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from accounting import catalog, mappings
-from accounting.errors import InvalidInput
+from accounting.errors import Conflict, InvalidInput
 from accounting.validation import check_email, check_http_url, clean_text
 from models import GLAccount, WorkType
 from models.enums import AccountType
@@ -27,6 +27,31 @@ class TestUniqueGLAccountNames:
             )
 
         assert session.scalar(select(func.count()).select_from(GLAccount)) == 1
+
+    # The IIF and QuickBooks Online exports name accounts by name and Xero by code, each
+    # printed as one line (exports.one_line): two accounts told apart only by spacing or
+    # invisible characters would be one account in the file.
+    @pytest.mark.parametrize(
+        "twin", ["Service  Revenue", "Service\u00a0Revenue", "Service\u2003Revenue", "Service\u200bRevenue"]
+    )
+    def test_a_name_told_apart_only_by_spacing_is_the_same_name(self, session: Session, twin: str) -> None:
+        mappings.create_gl_account(session, code="4000", name="Service Revenue", type=AccountType.REVENUE)
+
+        with pytest.raises(InvalidInput, match="is already GL account 4000's name"):
+            mappings.create_gl_account(session, code="4010", name=twin, type=AccountType.REVENUE)
+
+        assert session.scalar(select(func.count()).select_from(GLAccount)) == 1
+
+    def test_code_and_name_are_kept_as_the_exports_print_them(self, session: Session) -> None:
+        account = mappings.create_gl_account(
+            session, code="40\u00a000", name="Deferred \u2003 Revenue", type=AccountType.LIABILITY
+        )
+        assert (account.code, account.name) == ("40 00", "Deferred Revenue")
+
+        with pytest.raises(Conflict, match="a GL account with code 40 00 exists"):
+            mappings.create_gl_account(session, code="40  00", name="Other", type=AccountType.LIABILITY)
+        with pytest.raises(InvalidInput, match="name must not be empty"):
+            mappings.create_gl_account(session, code="4999", name="\u200b", type=AccountType.LIABILITY)
 
 
 class TestTheOneTextRule:
