@@ -10,12 +10,14 @@ GraphQL outcome, errors included, is HTTP 200.
 
 from __future__ import annotations
 
+from functools import partial
+
 from sqlalchemy import Engine
 from starlette.requests import HTTPConnection
 
 from accounting import access
 from accounting.access import Principal
-from models.db import retrying, unit_of_work
+from models.db import retried, unit_of_work
 
 WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="blocktime"'}
 
@@ -35,7 +37,7 @@ def authenticate(engine: Engine, token: str | None) -> Principal:
     A read: tried again on a transient database failure; one that outlasts the
     retries is raised (the caller answers 503).
     """
-    return retrying()(_authenticate_once, engine, token)
+    return retried(partial(_authenticate_once, engine, token))
 
 
 def _authenticate_once(engine: Engine, token: str | None) -> Principal:

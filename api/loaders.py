@@ -169,7 +169,7 @@ class Relation(Generic[L]):
     def __get__(self, loaders: Loaders | None, owner: type[object]) -> Self | L:
         if loaders is None:
             return self
-        raise AttributeError(f"{self.name}: Loaders.__init__ builds every loader")  # pragma: no cover
+        return loaders.built(self)
 
     def build(self, loaders: Loaders) -> L:
         raise NotImplementedError
@@ -378,12 +378,21 @@ class Loaders:
     def __init__(self, *, session: Callable[[], Session], principal: Callable[[], Principal]) -> None:
         self.session = session
         self.principal = principal
+        # Built on first use: an operation asks for a few of the ~30 relations (issue 15).
         self._loaders: dict[str, Loader[Any]] = {}
-        for relation in _RELATIONS:
-            loader = relation.build(self)
-            self._loaders[relation.name] = loader
-            setattr(self, relation.name, loader)  # shadows the class's Relation for this operation
+        # Keys announced to relations whose loader is not built yet, handed over when it is.
+        self._announced: dict[str, list[tuple[type[Model], list[Any]]]] = defaultdict(list)
         self._balances_on: dict[dt.date, ValueLoader[agreements.Balance]] = {}
+
+    def built(self, relation: Relation[L]) -> L:
+        """The relation's loader for this operation, built at its first use with the keys
+        announced so far; it then shadows the class's Relation on this instance."""
+        loader = relation.build(self)
+        for model, group in self._announced.pop(relation.name, ()):
+            relation.announce(loader, model, group)
+        self._loaders[relation.name] = loader
+        setattr(self, relation.name, loader)
+        return loader
 
     def register(self, rows: Iterable[Any]) -> None:
         """Announce the relations of rows about to become GraphQL objects."""
@@ -393,12 +402,17 @@ class Loaders:
                 by_type[type(row)].append(row)
         for model, group in by_type.items():
             for relation in _ANNOUNCED_BY.get(model, ()):
-                relation.announce(self._loaders[relation.name], model, group)
+                loader = self._loaders.get(relation.name)
+                if loader is None:
+                    self._announced[relation.name].append((model, group))
+                else:
+                    relation.announce(loader, model, group)
 
     def clear(self) -> None:
         """Forget everything loaded: a mutation is about to change it."""
         for loader in self._loaders.values():
             loader.clear()
+        self._announced.clear()
         self._balances_on.clear()
 
     def balance_on(self, day: dt.date) -> ValueLoader[agreements.Balance]:

@@ -45,7 +45,7 @@ from api.errors import RETRY_AFTER_SECONDS, UNAUTHENTICATED, internal_error, pre
 from api.limits import parse_document
 from api.metrics import Metrics
 from api.transaction import NOT_AN_OPERATION, run_operation
-from models.db import is_transient, retry_safe, retrying
+from models.db import is_transient, retried, retry_safe
 from models.settings import Settings
 
 log = logging.getLogger("blocktime.api")
@@ -217,11 +217,11 @@ class GraphQLView:
         def attempt() -> ExecutionResult:
             return run_operation(context, writer=context.writer, execute=execute)
 
-        def rolled_back_by_a_transient_failure(_state: object) -> bool:
+        def rolled_back_by_a_transient_failure() -> bool:
             return context.transient is not None and retry_safe(context.transient)
 
         try:
-            result: ExecutionResult = retrying(rolled_back_by_a_transient_failure)(attempt)
+            result = retried(attempt, again=rolled_back_by_a_transient_failure)
         except Unauthenticated as exc:
             context.response.status_code = 401
             context.response.headers.update(WWW_AUTHENTICATE)

@@ -159,6 +159,22 @@ def session(db: Engine) -> Iterator[Session]:
         s.close()
 
 
+# Figures a test measured (the fuzz run's case count, say), shown at the end of the run
+# even when output is captured, as under `make test` and in CI's log.
+FIGURES: list[str] = []
+
+
+def report_figure(line: str) -> None:
+    FIGURES.append(line)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if FIGURES:
+        terminalreporter.section("measured by the tests")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     url = backend_url()
     database = f"postgresql {url}" if url else "sqlite (temporary file)"

@@ -11,10 +11,11 @@ import threading
 import httpx
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 
 from api.app import create_app
 from api.errors import UNAVAILABLE_MESSAGE
-from models.db import is_transient, make_engine, retrying, unit_of_work
+from models.db import RETRY_ATTEMPTS, is_transient, make_engine, retried, retrying, unit_of_work
 from models.settings import Settings
 from tests.conftest import backend_url
 from tests.processes import free_port
@@ -115,3 +116,64 @@ def test_what_counts_as_transient() -> None:
     assert not is_transient(error(OperationalError, "canceling statement due to statement timeout", "57014"))
     assert not is_transient(error(IntegrityError, "duplicate key", "23505"))
     assert not is_transient(ValueError("no"))
+
+
+def _lost_connection() -> Exception:
+    from sqlalchemy.exc import OperationalError
+
+    return OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))
+
+
+class TestRetried:
+    """`retried` runs the first attempt bare and hands a failed one to tenacity: same limits."""
+
+    def test_a_first_attempt_that_succeeds_runs_once(self) -> None:
+        calls: list[int] = []
+
+        assert retried(lambda: calls.append(1) or "done") == "done"
+        assert calls == [1]
+
+    def test_a_transient_failure_is_run_again_until_it_succeeds(self) -> None:
+        calls: list[int] = []
+
+        def attempt() -> str:
+            calls.append(1)
+            if len(calls) < 3:
+                raise _lost_connection()
+            return "done"
+
+        assert retried(attempt) == "done"
+        assert len(calls) == 3
+
+    def test_it_stops_after_retry_attempts_in_all_and_raises_the_last_failure(self) -> None:
+        calls: list[int] = []
+
+        def attempt() -> str:
+            calls.append(1)
+            raise _lost_connection()
+
+        with pytest.raises(OperationalError):
+            retried(attempt)
+        assert len(calls) == RETRY_ATTEMPTS
+
+    def test_any_other_failure_is_raised_at_once(self) -> None:
+        calls: list[int] = []
+
+        def attempt() -> str:
+            calls.append(1)
+            raise ValueError("a bug, not the database")
+
+        with pytest.raises(ValueError, match="a bug"):
+            retried(attempt)
+        assert calls == [1]
+
+    def test_a_result_that_asks_again_is_run_again_and_the_last_one_returned(self) -> None:
+        results = iter(["rolled back", "rolled back", "rolled back", "rolled back", "never reached"])
+        seen: list[str] = []
+
+        def attempt() -> str:
+            seen.append(next(results))
+            return seen[-1]
+
+        assert retried(attempt, again=lambda: seen[-1] == "rolled back") == "rolled back"
+        assert len(seen) == RETRY_ATTEMPTS

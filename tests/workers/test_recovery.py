@@ -38,7 +38,7 @@ from models.db import get_engine, unit_of_work
 from models.enums import BatchStatus, JobStatus, Role
 from models.settings import Settings
 from tests.api.helpers import create_token
-from tests.conftest import backend_url
+from tests.conftest import backend_url, report_figure
 from tests.processes import free_port, serving
 from tests.workers import scenarios
 from tests.workers.conftest import WebhookServer, WorkerProcess, wait_settled, wait_until
@@ -58,7 +58,7 @@ def _postgres_only(settings: Settings) -> None:
 
 
 def report(line: str) -> None:
-    print(f"\nMEASURED {line}")  # noqa: T201 - the closing note quotes these (pytest -s)
+    report_figure(f"fault suite: {line}")  # in the run's summary, CI's log included
 
 
 def measured(what: str, seconds: float) -> None:
