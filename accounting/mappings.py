@@ -119,8 +119,8 @@ def set_gl_mapping(
     expected, why = required_account_type(kind, agreement_type)
     if account.type is not expected:
         raise InvalidInput(
-            f"{kind.value} mapping: account {account.code} {account.name} is a {account.type.value} "
-            f"account; {why} needs a {expected.value} account"
+            f"{kind.value} mapping: account {account.code} {account.name} is {_a(account.type.value)} "
+            f"account; {why} needs {_a(expected.value)} account"
         )
     key = scope_key(kind, agreement_type_id, category, subcategory)
     mapping = session.scalars(select(GLMapping).where(GLMapping.scope_key == key)).first()
@@ -224,6 +224,11 @@ class MappingResolver:
         if account is None or account.type is expected:
             return None
         return (
-            f"{mapping} points at {account.code} {account.name}, a {account.type.value} account; "
-            f"{why} needs a {expected.value} account"
+            f"{mapping} points at {account.code} {account.name}, {_a(account.type.value)} account; "
+            f"{why} needs {_a(expected.value)} account"
         )
+
+
+def _a(word: str) -> str:
+    """'an ASSET', 'a LIABILITY': the article an account type takes in a message."""
+    return f"{'an' if word[:1] in 'AEIOU' else 'a'} {word}"

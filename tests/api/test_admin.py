@@ -490,7 +490,7 @@ class TestMappingAccountTypes:
     @pytest.mark.parametrize(
         ("kind", "account", "expected"),
         [
-            ("ACCOUNTS_RECEIVABLE", "revenue", "needs a ASSET account"),
+            ("ACCOUNTS_RECEIVABLE", "revenue", "needs an ASSET account"),
             ("SERVICE_REVENUE", "deferred", "needs a REVENUE account"),
             ("BREAKAGE", "ar", "needs a REVENUE account"),
             ("AGREEMENT_TYPE", "revenue", "needs a LIABILITY account"),  # the default mapping
