@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -15,6 +16,21 @@ import pytest
 from testkit.ports import free_port
 
 BLOCKTIME = Path(sys.executable).with_name("blocktime")
+
+
+def run_blocktime(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run one `blocktime` command with these settings (none inherited for the database or Redis)."""
+    environment = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    environment.update(env)
+    return subprocess.run(
+        [str(BLOCKTIME), *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def blocktime(*args: str, env: dict[str, str], cwd: Path) -> str:

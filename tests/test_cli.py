@@ -16,21 +16,7 @@ from api.cli import ExportFormatChoice, RoleChoice, app
 from models import Base
 from models.enums import Role
 from models.settings import Settings, get_settings
-from tests.processes import BLOCKTIME
-
-
-def run_blocktime(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    environment.update(env)
-    return subprocess.run(
-        [str(BLOCKTIME), *args],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+from tests.processes import run_blocktime
 
 
 @pytest.fixture

@@ -7,9 +7,7 @@ fixture is never touched.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from migrations import runner
 from models import Base
 from models.db import make_engine
 from tests.conftest import postgres_url, throwaway_postgres_database
-from tests.processes import BLOCKTIME
+from tests.processes import run_blocktime
 
 VERSION_TABLE = "alembic_version"
 
@@ -80,15 +78,20 @@ class TestMigrationsOnAnEmptyDatabase:
             runner.check(empty_engine)
 
 
+def two_accounts_named_alike(engine: Engine) -> None:
+    """A database of release 0001 in which two accounts are both "Service Revenue"."""
+    runner.upgrade(engine, "0001")
+    with engine.begin() as conn:
+        for code in ("4000", "4010"):
+            conn.exec_driver_sql(
+                "INSERT INTO gl_account (code, name, type, created_at) "
+                f"VALUES ('{code}', 'Service Revenue', 'REVENUE', CURRENT_TIMESTAMP)"
+            )
+
+
 class TestUniqueGLAccountNames:
     def test_the_upgrade_stops_on_duplicate_names_and_names_them(self, empty_engine: Engine) -> None:
-        runner.upgrade(empty_engine, "0001")
-        with empty_engine.begin() as conn:
-            for code in ("4000", "4010"):
-                conn.exec_driver_sql(
-                    "INSERT INTO gl_account (code, name, type, created_at) "
-                    f"VALUES ('{code}', 'Service Revenue', 'REVENUE', CURRENT_TIMESTAMP)"
-                )
+        two_accounts_named_alike(empty_engine)
 
         with pytest.raises(
             runner.MigrationRefused,
@@ -105,25 +108,10 @@ class TestUniqueGLAccountNames:
     def test_blocktime_db_upgrade_says_what_to_rename_without_a_traceback(
         self, empty_engine: Engine, tmp_path: Path
     ) -> None:
-        runner.upgrade(empty_engine, "0001")
-        with empty_engine.begin() as conn:
-            for code in ("4000", "4010"):
-                conn.exec_driver_sql(
-                    "INSERT INTO gl_account (code, name, type, created_at) "
-                    f"VALUES ('{code}', 'Service Revenue', 'REVENUE', CURRENT_TIMESTAMP)"
-                )
-        environment = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-        environment["DATABASE_URL"] = empty_engine.url.render_as_string(hide_password=False)
+        two_accounts_named_alike(empty_engine)
+        database_url = empty_engine.url.render_as_string(hide_password=False)
 
-        result = subprocess.run(
-            [str(BLOCKTIME), "db", "upgrade"],
-            cwd=tmp_path,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        result = run_blocktime("db", "upgrade", cwd=tmp_path, DATABASE_URL=database_url)
 
         assert result.returncode == 1, result.stdout + result.stderr
         assert "Traceback" not in result.stderr, result.stderr

@@ -20,8 +20,7 @@ from models import AuditEntry, Notification, NotificationDelivery, OutboxJob, We
 from models.db import unit_of_work
 from models.enums import DeliveryStatus, JobStatus
 from models.settings import Settings
-from tests.processes import free_port
-from tests.test_cli import run_blocktime
+from tests.processes import free_port, run_blocktime
 from tests.workers import scenarios
 from tests.workers.conftest import InProcess, Mailbox, SmtpServer, WebhookServer, wait_until
 
