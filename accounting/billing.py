@@ -33,7 +33,7 @@ from accounting.dates import check_not_after_today
 from accounting.errors import Conflict
 from accounting.money import ZERO, round_money
 from accounting.periods import posting_date_of
-from accounting.records import lock_counter
+from accounting.records import chunks, lock_counter
 from models import Invoice, InvoiceLine, OutboxJob, TimeEntry, WorkRole, WorkType, utcnow
 from models.enums import BillableOption, InvoiceKind
 
@@ -268,8 +268,8 @@ def _new_invoices(
 
 
 def _write_lines(session: Session, lines: list[dict[str, object]]) -> None:
-    for first in range(0, len(lines), _IDS_PER_UPDATE):
-        session.execute(_INSERT_LINES, lines[first : first + _IDS_PER_UPDATE])
+    for chunk in chunks(lines, _IDS_PER_UPDATE):
+        session.execute(_INSERT_LINES, chunk)
 
 
 def _mark(
@@ -282,9 +282,7 @@ def _mark(
 ) -> None:
     """Point the entries at their invoice. Belt and braces under the billing lock: every
     entry read must still be unbilled and on no invoice of this kind."""
-    ids = [entry.id for group in groups for entry in group]
-    for first in range(0, len(ids), _IDS_PER_UPDATE):
-        chunk = ids[first : first + _IDS_PER_UPDATE]
+    for chunk in chunks((entry.id for group in groups for entry in group), _IDS_PER_UPDATE):
         result = session.execute(
             update(TimeEntry)
             .where(TimeEntry.id.in_(chunk), TimeEntry.billed.is_(False), invoice_column.is_(None))
