@@ -6,9 +6,9 @@ import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, bindparam, select
+from sqlalchemy import ColumnElement, Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from accounting.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
@@ -257,7 +257,8 @@ Conditions = tuple[ColumnElement[bool], ...]
 
 # The rows of each model a CUSTOMER reads that are its own, given its company's id. Staff
 # see every row. A model missing here is never scoped: reading it as a customer is an error.
-CUSTOMER_ROWS: dict[type[Model], Callable[[int], Conditions]] = {
+# Each takes the company: an id, or a bound parameter in a statement built once (visible_row).
+CUSTOMER_ROWS: dict[type[Model], Callable[[Any], Conditions]] = {
     Company: lambda own: (Company.id == own,),
     Agreement: lambda own: (Agreement.company_id == own,),
     # its own company's entries but no DO_NOT_BILL one, in no list, count or lookup
@@ -287,9 +288,26 @@ def visible(principal: Principal, model: type[Model]) -> Conditions:
     return () if own is None else CUSTOMER_ROWS[model](own)
 
 
+# One statement per (model, bound to a company or not), built with its cache key once:
+# a balance check looks one row up per request, and building the statement cost more
+# than SQLAlchemy's work to run it (issue 15; the rules are CUSTOMER_ROWS' own).
+_ROW_STATEMENTS: dict[tuple[type[Model], bool], Select[Any]] = {}
+
+
+def _row_statement(model: type[Model], bound: bool) -> Select[Any]:
+    stmt = _ROW_STATEMENTS.get((model, bound))
+    if stmt is None:
+        conditions = CUSTOMER_ROWS[model](bindparam("own")) if bound else ()
+        stmt = select(model).where(model.id == bindparam("row_id"), *conditions)
+        _ROW_STATEMENTS[(model, bound)] = stmt
+    return stmt
+
+
 def visible_row(session: Session, principal: Principal, model: type[M], row_id: int, *, kind: str) -> M:
     """The row, if the principal may see it: a hidden one is NOT_FOUND, exactly like a missing one."""
-    row = session.scalars(select(model).where(model.id == row_id, *visible(principal, model))).first()
+    own = own_company(principal)
+    stmt = _row_statement(model, own is not None)
+    row: M | None = session.scalars(stmt, {"row_id": row_id, "own": own}).first()
     if row is None:
         raise NotFound(kind, row_id)
     return row
