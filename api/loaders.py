@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any, Generic, Self, TypeVar, overload
 
-from sqlalchemy import Column
+from sqlalchemy import Column, inspect
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from accounting import agreements
@@ -408,6 +408,23 @@ class Loaders:
                 else:
                     relation.announce(loader, model, group)
 
+    def prime(self, rows: Iterable[Any]) -> None:
+        """Rows a mutation has just read or written, for the relations that would select
+        them again by id: each is the object such a SELECT would hand back (the session's
+        identity map), so its answer reads them without a round trip (`logTime { agreement
+        { ... } }`, issue 15). Relations with a visibility rule read for themselves."""
+        by_type: dict[type, list[Any]] = defaultdict(list)
+        for row in rows:
+            if type(row) in _PRIMED_BY and inspect(row).persistent:  # not deleted or expunged since
+                by_type[type(row)].append(row)
+        for model, group in by_type.items():
+            for relation in _PRIMED_BY[model]:
+                loader = self._loaders.get(relation.name)
+                if loader is None:
+                    self._announced[relation.name].append((model, group))
+                else:
+                    relation.announce(loader, model, group)
+
     def clear(self) -> None:
         """Forget everything loaded: a mutation is about to change it."""
         for loader in self._loaders.values():
@@ -430,3 +447,8 @@ _ANNOUNCED_BY: dict[type, list[Relation[Any]]] = defaultdict(list)
 for _relation in _RELATIONS:
     for _model in _relation.announced_by():
         _ANNOUNCED_BY[_model].append(_relation)
+# The unscoped relations to a model, which a mutation's rows of that model prime (Loaders.prime).
+_PRIMED_BY: dict[type, list[ToOne[Any]]] = defaultdict(list)
+for _relation in _RELATIONS:
+    if isinstance(_relation, ToOne) and not _relation.scoped and _relation.reads is None:
+        _PRIMED_BY[_relation.model].append(_relation)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from graphql import GraphQLError
@@ -121,6 +122,29 @@ class UnitOfWork(SchemaExtension):
         yield
 
 
+_HELD = "blocktime.held"
+
+
+@event.listens_for(Session, "loaded_as_persistent")
+def _hold_loaded(session: Session, instance: object) -> None:
+    held = session.info.get(_HELD)
+    if held is not None:
+        held.append(instance)
+
+
+@contextmanager
+def _holding(session: Session) -> Iterator[list[Any]]:
+    """The rows the block loads, kept alive: the session's identity map holds rows weakly,
+    so a row the change locked and let go (logTime's agreement) would be selected again
+    to answer. Handed to Loaders.prime once the change is done."""
+    held: list[Any] = []
+    session.info[_HELD] = held
+    try:
+        yield held
+    finally:
+        session.info.pop(_HELD, None)
+
+
 def _count_jobs(session: Session, context: Context) -> None:
     """Remember the outbox jobs this operation commits (those rolled back to a savepoint are expunged)."""
     flushed: list[OutboxJob] = []
@@ -164,7 +188,9 @@ def perform(
     principal = context.viewer
     authorise(info, action, roles)
     context.loaders.clear()  # what was read before may be about to change
-    row = change(context.session)
+    with _holding(context.session) as held:
+        row = change(context.session)
+    context.loaders.prime(held)
     if callable(details):
         details = details(row)
     audit.record(

@@ -157,3 +157,46 @@ class TestBalanceCheckCost:
         assert data["agreement"]["balance"]["unitsScheduled"] == "0.00"
         queries = [[s for s in run if s != "BEGIN"] for run in (today, on_a_date)]  # SQLite's own BEGIN
         assert [len(q) for q in queries] == [3, 3]
+
+
+LOG_TIME = """
+mutation($input: LogTimeInput!) {
+  logTime(input: $input) { unitsApplied agreement { id name balance { unitsRemaining } } }
+}
+"""
+
+
+class TestLogTimeCost:
+    async def test_the_answer_reads_the_agreement_the_mutation_locked_without_selecting_it_again(
+        self, admin: Client, db: Engine
+    ) -> None:
+        """B2's mutation (issue 15): the agreement is read once, locked, and its answer uses
+        that row; the balance in the answer is read after the draw."""
+        add_agreements(db, 1, start=0)
+        with unit_of_work(db) as session:
+            agreement = session.scalars(select(Agreement)).one()
+            work = {
+                "companyId": str(agreement.company_id),
+                "agreementId": str(agreement.id),
+                "workTypeId": str(
+                    session.scalars(select(WorkType.id).where(WorkType.name == "Remote")).one()
+                ),
+                "workRoleId": str(
+                    session.scalars(select(WorkRole.id).where(WorkRole.name == "Engineer")).one()
+                ),
+                "date": DAY.isoformat(),
+                "hours": "2.25",
+            }
+        with counting(db) as statements:
+            data = await admin.data(LOG_TIME, input=work)
+        assert data["logTime"] == {
+            "unitsApplied": "2.25",
+            "agreement": {
+                "id": work["agreementId"],
+                "name": "Agreement 0",
+                "balance": {"unitsRemaining": "6.25"},
+            },
+        }
+        reads_of_the_agreement = [s for s in statements if s.startswith("SELECT") and "agreement.name" in s]
+        assert len(reads_of_the_agreement) == 1, reads_of_the_agreement
+        assert "FOR UPDATE" in reads_of_the_agreement[0] or db.dialect.name == "sqlite"
