@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from accounting.access import Principal
 from models import AuditEntry
+
+_INSERT = insert(cast(Table, AuditEntry.__table__))  # built once, with its cache key
 
 
 def record(
@@ -19,14 +22,17 @@ def record(
     object_type: str,
     object_id: int | str | None,
     details: dict[str, Any] | None = None,
-) -> AuditEntry:
-    entry = AuditEntry(
-        actor_name=principal.name,
-        actor_role=principal.role.value,
-        action=action,
-        object_type=object_type,
-        object_id=None if object_id is None else str(object_id),
-        details=json.dumps(details, sort_keys=True, default=str) if details else None,
+) -> None:
+    """One audit row, written at once with a Core INSERT: nothing reads it back in the
+    transaction, and an ORM object would cost every mutation one more flush (issue 15)."""
+    session.execute(
+        _INSERT,
+        {
+            "actor_name": principal.name,
+            "actor_role": principal.role.value,
+            "action": action,
+            "object_type": object_type,
+            "object_id": None if object_id is None else str(object_id),
+            "details": json.dumps(details, sort_keys=True, default=str) if details else None,
+        },
     )
-    session.add(entry)
-    return entry
