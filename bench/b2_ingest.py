@@ -3,8 +3,10 @@
 Once spread over 1,000 agreements, once all on one agreement (every request waits
 for the previous one's row lock). The production shape: `blocktime serve` relays
 each entry's balance evaluation to Redis and a `blocktime worker` runs it.
-Then the same two loads against bench/baseline.py's raw-SQL logTime under the same
-uvicorn settings (no relay or worker beside it: its outbox rows stay PENDING).
+Then the same two loads against Blocktime's API alone (`api.app:create_app` under
+uvicorn as the baseline runs: no relay, no worker beside it) and against
+bench/baseline.py's raw-SQL logTime under the same uvicorn settings (its outbox rows
+stay PENDING too).
 Afterwards every agreement's units applied must equal the hours of the entries the
 clients saw succeed (Blocktime's and the baseline's), the lots must agree with their
 movements and the deferred revenue must reconcile.
@@ -91,6 +93,14 @@ def run(ctx: Run) -> list[Row]:
             1, sum(rates["Blocktime", label].completed for label, _ in runs)
         )
         serve_rss, worker_rss = server.peak_rss_mb(), worker.peak_rss_mb()
+    # The API alone, as the baseline runs (no relay, no worker on the same two cores): which
+    # part of the gap is the API's own work and which the jobs' running beside it.
+    with harness.api_alone(target, ctx.log("b2-api-alone"), workers=ctx.serve_workers) as alone:
+        alone_cpu_before = harness.cpu_seconds(alone.pid)
+        drive("Blocktime API alone", alone.port)
+        alone_cpu = (harness.cpu_seconds(alone.pid) - alone_cpu_before) / max(
+            1, sum(rates["Blocktime API alone", label].completed for label, _ in runs)
+        )
     with harness.baseline(target, ctx.log("b2-baseline"), workers=ctx.serve_workers) as raw:
         base_cpu_before = harness.cpu_seconds(raw.pid)
         drive("baseline", raw.port)
@@ -102,6 +112,8 @@ def run(ctx: Run) -> list[Row]:
     for label, _ in runs:
         ours, base = rates["Blocktime", label], rates["baseline", label]
         ratio = ours.requests_per_second / base.requests_per_second if base.requests_per_second else 0.0
+        api = rates["Blocktime API alone", label]
+        alone_ratio = api.requests_per_second / base.requests_per_second if base.requests_per_second else 0.0
         rows += [
             Row(
                 "B2 logTime",
@@ -115,6 +127,11 @@ def run(ctx: Run) -> list[Row]:
                 f"{ratio:.2f}",
                 goal=">= 0.5",
                 met=ratio >= 0.5,
+            ),
+            Row(
+                "B2 logTime",
+                f"API alone (no relay, no worker beside it): requests/s and ratio to baseline, {label}",
+                f"{api.requests_per_second:.0f}; {alone_ratio:.2f}",
             ),
             Row(
                 "B2 logTime",
@@ -139,6 +156,9 @@ def run(ctx: Run) -> list[Row]:
             f"{cpu * 1000:.1f} ms",
             f"{base_cpu * 1000:.1f} ms",
         )
+    )
+    rows.append(
+        Row("B2 logTime", "server CPU per request, API alone (both runs)", f"{alone_cpu * 1000:.1f} ms")
     )
 
     applied = seed.applied_by_agreement(engine)

@@ -266,12 +266,22 @@ def serve(target: Target, log: Path, *, workers: int = 1) -> HTTPProcess:
 
 def baseline(target: Target, log: Path, *, workers: int = 1) -> HTTPProcess:
     """bench/baseline.py under uvicorn with the settings `blocktime serve` uses."""
+    return _uvicorn("baseline", "bench.baseline:create_app", target, log, workers=workers)
+
+
+def api_alone(target: Target, log: Path, *, workers: int = 1) -> HTTPProcess:
+    """Blocktime's API under uvicorn as the baseline runs, without `serve`'s background half
+    (no outbox relay): what the API itself costs, its outbox rows left PENDING like the baseline's."""
+    return _uvicorn("Blocktime API alone", "api.app:create_app", target, log, workers=workers)
+
+
+def _uvicorn(name: str, factory: str, target: Target, log: Path, *, workers: int) -> HTTPProcess:
     port = free_port()
     argv = [
         sys.executable,
         "-m",
         "uvicorn",
-        "bench.baseline:create_app",
+        factory,
         "--factory",
         "--host",
         "127.0.0.1",
@@ -282,7 +292,7 @@ def baseline(target: Target, log: Path, *, workers: int = 1) -> HTTPProcess:
         "--workers",
         str(workers),
     ]
-    return HTTPProcess("baseline", argv, target.env(), log, port)
+    return HTTPProcess(name, argv, target.env(), log, port)
 
 
 class Worker(Process):
