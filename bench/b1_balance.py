@@ -84,6 +84,11 @@ def run(ctx: Run) -> list[Row]:
     w = ctx.serve_workers
     ours, ours_rss, ours_cpu, _ = measure("Blocktime", blocktime(w), workers=w)
     base, base_rss, base_cpu, _ = measure("baseline", raw(w), workers=w)
+    least, _, least_cpu, _ = measure(
+        "stack floor",
+        lambda: harness.floor(target, ctx.log(f"b1-floor-{w}w"), workers=w),
+        workers=w,
+    )
     rate = ctx.size(OPEN_LOOP_RATE, 20)
     ours_open = measure(f"Blocktime open loop {rate}/s", blocktime(w), workers=w, open_rate=rate)[0]
     base_open = measure(f"baseline open loop {rate}/s", raw(w), workers=w, open_rate=rate)[0]
@@ -94,8 +99,9 @@ def run(ctx: Run) -> list[Row]:
     base_n, _, _, base_n_shares = measure(f"baseline {scaled} workers", raw(scaled), workers=scaled)
 
     ratio = ours.requests_per_second / base.requests_per_second if base.requests_per_second else 0.0
+    floor_ratio = least.requests_per_second / base.requests_per_second if base.requests_per_second else 0.0
     ratio_n = ours_n.requests_per_second / base_n.requests_per_second if base_n.requests_per_second else 0.0
-    errors = ours.errors + ours_open.errors + ours_n.errors
+    errors = ours.errors + ours_open.errors + ours_n.errors + least.errors
     base_errors = base.errors + base_open.errors + base_n.errors
     return [
         Row("B1 balance", "requests/s", f"{ours.requests_per_second:.0f}", f"{base.requests_per_second:.0f}"),
@@ -103,6 +109,12 @@ def run(ctx: Run) -> list[Row]:
         Row(
             "B1 balance", "throughput ratio Blocktime / baseline", f"{ratio:.2f}", "", ">= 0.7", ratio >= 0.7
         ),
+        Row(
+            "B1 balance",
+            "stack floor (bench/floor.py: strawberry, the baseline's SQL): requests/s; ratio to baseline",
+            f"{least.requests_per_second:.0f}; {floor_ratio:.2f}",
+        ),
+        Row("B1 balance", "stack floor: server CPU per request", f"{least_cpu:.1f} ms"),
         Row(
             "B1 balance",
             "server CPU per request",

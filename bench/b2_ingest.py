@@ -6,7 +6,8 @@ each entry's balance evaluation to Redis and a `blocktime worker` runs it.
 Then the same two loads against Blocktime's API alone (`api.app:create_app` under
 uvicorn as the baseline runs: no relay, no worker beside it) and against
 bench/baseline.py's raw-SQL logTime under the same uvicorn settings (its outbox rows
-stay PENDING too).
+stay PENDING too), and against bench/floor.py (strawberry executing the baseline's
+SQL: what GraphQL on this stack costs at the least).
 Afterwards every agreement's units applied must equal the hours of the entries the
 clients saw succeed (Blocktime's and the baseline's), the lots must agree with their
 movements and the deferred revenue must reconcile.
@@ -101,6 +102,12 @@ def run(ctx: Run) -> list[Row]:
         alone_cpu = (harness.cpu_seconds(alone.pid) - alone_cpu_before) / max(
             1, sum(rates["Blocktime API alone", label].completed for label, _ in runs)
         )
+    with harness.floor(target, ctx.log("b2-floor"), workers=ctx.serve_workers) as least:
+        floor_cpu_before = harness.cpu_seconds(least.pid)
+        drive("stack floor", least.port)
+        floor_cpu = (harness.cpu_seconds(least.pid) - floor_cpu_before) / max(
+            1, sum(rates["stack floor", label].completed for label, _ in runs)
+        )
     with harness.baseline(target, ctx.log("b2-baseline"), workers=ctx.serve_workers) as raw:
         base_cpu_before = harness.cpu_seconds(raw.pid)
         drive("baseline", raw.port)
@@ -113,6 +120,10 @@ def run(ctx: Run) -> list[Row]:
         ours, base = rates["Blocktime", label], rates["baseline", label]
         ratio = ours.requests_per_second / base.requests_per_second if base.requests_per_second else 0.0
         api = rates["Blocktime API alone", label]
+        least_rate = rates["stack floor", label]
+        floor_ratio = (
+            least_rate.requests_per_second / base.requests_per_second if base.requests_per_second else 0.0
+        )
         alone_ratio = api.requests_per_second / base.requests_per_second if base.requests_per_second else 0.0
         rows += [
             Row(
@@ -132,6 +143,11 @@ def run(ctx: Run) -> list[Row]:
                 "B2 logTime",
                 f"API alone (no relay, no worker beside it): requests/s and ratio to baseline, {label}",
                 f"{api.requests_per_second:.0f}; {alone_ratio:.2f}",
+            ),
+            Row(
+                "B2 logTime",
+                f"stack floor (bench/floor.py): requests/s and ratio to baseline, {label}",
+                f"{least_rate.requests_per_second:.0f}; {floor_ratio:.2f}",
             ),
             Row(
                 "B2 logTime",
@@ -159,6 +175,9 @@ def run(ctx: Run) -> list[Row]:
     )
     rows.append(
         Row("B2 logTime", "server CPU per request, API alone (both runs)", f"{alone_cpu * 1000:.1f} ms")
+    )
+    rows.append(
+        Row("B2 logTime", "server CPU per request, stack floor (both runs)", f"{floor_cpu * 1000:.1f} ms")
     )
 
     applied = seed.applied_by_agreement(engine)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from functools import partial
 from typing import Any
@@ -87,15 +88,35 @@ def _money(hundredths: int | None) -> Decimal | None:
     return None if hundredths is None else (Decimal(hundredths) / 100).quantize(CENT)
 
 
+class Refusal(Exception):
+    """An error answer: the message, the contract's code and the HTTP status."""
+
+    def __init__(self, message: str, code: str, status: int = 200) -> None:
+        super().__init__(message)
+        self.message, self.code, self.status = message, code, status
+
+
 def _error(message: str, code: str, status: int = 200) -> JSONResponse:
     return JSONResponse(
         {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}, status
     )
 
 
+def _answer(field: str, work: Callable[[], dict[str, Any]]) -> JSONResponse:
+    try:
+        return JSONResponse({"data": {field: work()}})
+    except Refusal as refusal:
+        return _error(refusal.message, refusal.code, refusal.status)
+
+
 def balance_check(engine: Engine, token: str | None, agreement_id: int) -> JSONResponse:
+    return _answer("agreement", partial(balance_of, engine, token, agreement_id))
+
+
+def balance_of(engine: Engine, token: str | None, agreement_id: int) -> dict[str, Any]:
+    """`agreement(id) { balance { unitsRemaining deferredRevenue isLow } }`'s data, or Refusal."""
     if not token:
-        return _error("an Authorization: Bearer <token> header is required", "UNAUTHENTICATED", 401)
+        raise Refusal("an Authorization: Bearer <token> header is required", "UNAUTHENTICATED", 401)
     day = dt.datetime.now(dt.UTC).date()  # Blocktime's business day (BLOCKTIME_TIMEZONE unset: UTC)
     with engine.begin() as conn:
         row = (
@@ -104,11 +125,11 @@ def balance_check(engine: Engine, token: str | None, agreement_id: int) -> JSONR
             .first()
         )
         if row is None or row["revoked_at"] is not None:
-            return _error("the token is not valid", "UNAUTHENTICATED", 401)
+            raise Refusal("the token is not valid", "UNAUTHENTICATED", 401)
         company_id = row["company_id"] if row["role"] == "CUSTOMER" else None
         agreement = conn.exec_driver_sql(AGREEMENT_SQL, {"pk_1": agreement_id}).mappings().first()
         if agreement is None or (company_id is not None and agreement["company_id"] != company_id):
-            return _error(f"agreement {agreement_id} not found", "NOT_FOUND")
+            raise Refusal(f"agreement {agreement_id} not found", "NOT_FOUND")
         rows = (
             conn.exec_driver_sql(
                 BALANCE_SQL, {**LOTS_PARAMETERS, "agreement_ids_1": agreement_id, "day": day}
@@ -147,7 +168,7 @@ def balance_check(engine: Engine, token: str | None, agreement_id: int) -> JSONR
         "deferredRevenue": str(deferred.quantize(CENT)),
         "isLow": is_low,
     }
-    return JSONResponse({"data": {"agreement": {"balance": balance}}})
+    return {"balance": balance}
 
 
 # --- B2: logTime in raw SQL ------------------------------------------------------------
@@ -213,33 +234,38 @@ def _round(value: Decimal) -> Decimal:
 
 
 def log_time(engine: Engine, token: str | None, data: dict[str, Any]) -> JSONResponse:
-    """B2's baseline: what `logTime` writes for an entry on an agreement, in raw SQL."""
+    return _answer("logTime", partial(logged, engine, token, data))
+
+
+def logged(engine: Engine, token: str | None, data: dict[str, Any]) -> dict[str, Any]:
+    """B2's baseline: what `logTime` writes for an entry on an agreement, in raw SQL; its
+    answer's data, or Refusal."""
     if not token:
-        return _error("an Authorization: Bearer <token> header is required", "UNAUTHENTICATED", 401)
+        raise Refusal("an Authorization: Bearer <token> header is required", "UNAUTHENTICATED", 401)
     try:
         company_id, agreement_id = int(data["companyId"]), int(data["agreementId"])
         work_type_id, work_role_id = int(data["workTypeId"]), int(data["workRoleId"])
         date = dt.date.fromisoformat(data["date"])
         hours = Decimal(data["hours"])
     except (KeyError, TypeError, ValueError, ArithmeticError):
-        return _error("the input is not valid", "BAD_USER_INPUT")
+        raise Refusal("the input is not valid", "BAD_USER_INPUT") from None
     keys = {"company": company_id, "agreement": agreement_id, "type": work_type_id, "role": work_role_id}
     with engine.begin() as conn:
         principal = conn.exec_driver_sql(
             PRINCIPAL_BY_HASH_SQL, {"h": hashlib.sha256(token.encode()).hexdigest()}
         ).first()
         if principal is None or principal.revoked_at is not None:
-            return _error("the token is not valid", "UNAUTHENTICATED", 401)
+            raise Refusal("the token is not valid", "UNAUTHENTICATED", 401)
         if principal.role not in STAFF:
-            return _error("not allowed", "FORBIDDEN")
+            raise Refusal("not allowed", "FORBIDDEN")
         found = conn.exec_driver_sql(CATALOG_SQL, keys).one()
         if found.company is None or found.multiplier is None or found.rate is None:
-            return _error("not found", "NOT_FOUND")
+            raise Refusal("not found", "NOT_FOUND")
         rate = Decimal(found.rate) / 100 * Decimal(found.multiplier) / 100
         value = _round(hours * rate)
         agreement = conn.exec_driver_sql(LOCK_SQL, keys).first()
         if agreement is None or agreement.company_id != company_id:
-            return _error(f"agreement {agreement_id} not found", "NOT_FOUND")
+            raise Refusal(f"agreement {agreement_id} not found", "NOT_FOUND")
         covered = (
             agreement.status == "ACTIVE"
             and agreement.start_date <= date
@@ -248,7 +274,7 @@ def log_time(engine: Engine, token: str | None, data: dict[str, Any]) -> JSONRes
             and not agreement.excluded_role
         )
         if not covered:
-            return _error("the baseline covers covered time only", "BAD_USER_INPUT")
+            raise Refusal("the baseline covers covered time only", "BAD_USER_INPUT")
         by_amount = agreement.application_units == "AMOUNT"
         needed = value if by_amount else hours
         lots = conn.exec_driver_sql(OPEN_LOTS_SQL, {"agreement": agreement_id, "date": date}).all()
@@ -265,7 +291,7 @@ def log_time(engine: Engine, token: str | None, data: dict[str, Any]) -> JSONRes
         drawn = needed - left
         overruns = agreement.allow_overruns
         if left > 0 and not (agreement.type_overruns if overruns is None else overruns):
-            return _error(f"agreement {agreement_id} has too little left", "INSUFFICIENT_BALANCE")
+            raise Refusal(f"agreement {agreement_id} has too little left", "INSUFFICIENT_BALANCE")
         if by_amount:
             covered_value, amount_billable = drawn, value - drawn
             hours_billable = _round(hours * amount_billable / value) if value > 0 else hours - drawn
@@ -326,7 +352,7 @@ def log_time(engine: Engine, token: str | None, data: dict[str, Any]) -> JSONRes
         "unitsApplied": str(drawn.quantize(CENT)),
         "agreement": {"balance": {"unitsRemaining": str(remaining.quantize(CENT))}},
     }
-    return JSONResponse({"data": {"logTime": result}})
+    return result
 
 
 def create_app() -> Starlette:

@@ -275,6 +275,11 @@ def api_alone(target: Target, log: Path, *, workers: int = 1) -> HTTPProcess:
     return _uvicorn("Blocktime API alone", "api.app:create_app", target, log, workers=workers)
 
 
+def floor(target: Target, log: Path, *, workers: int = 1) -> HTTPProcess:
+    """bench/floor.py under uvicorn as the baseline runs: strawberry executing the baseline's SQL."""
+    return _uvicorn("stack floor", "bench.floor:create_app", target, log, workers=workers)
+
+
 def _uvicorn(name: str, factory: str, target: Target, log: Path, *, workers: int) -> HTTPProcess:
     port = free_port()
     argv = [

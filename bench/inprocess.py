@@ -2,7 +2,8 @@
 
 The HTTP benchmarks need a quiet machine; this does not. It seeds B1's world (1,000
 agreements over 100 companies, CUSTOMER tokens) into the scratch database, builds the
-app (`api.app.create_app`, or with `--baseline` bench/baseline.py's) and sends it the
+app (`api.app.create_app`, or with `--baseline` bench/baseline.py's, with `--floor`
+bench/floor.py's) and sends it the
 B1 request through ASGI, one at a time (the world is kept in `--world` and reused, so
 two trees can be measured side by side on the same data), so the figure is the app's own work: no
 uvicorn, no load generator, no other request contending for the GIL.
@@ -123,6 +124,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--calls", action="store_true", help="count Python calls per request (cProfile)")
     parser.add_argument("--baseline", action="store_true", help="bench/baseline.py's app instead")
+    parser.add_argument(
+        "--floor", action="store_true", help="bench/floor.py's app (strawberry, raw SQL) instead"
+    )
     parser.add_argument("--seed", action="store_true", help="seed again even if --world exists")
     parser.add_argument("--world", default=WORLD, help="the seeded tokens and agreements (kept for reruns)")
     args = parser.parse_args()
@@ -146,6 +150,10 @@ def main() -> None:
         from bench.baseline import create_app as create_baseline
 
         app: App = create_baseline()
+    elif args.floor:
+        from bench.floor import create_app as create_floor
+
+        app = create_floor()
     else:
         from api.app import create_app
 
