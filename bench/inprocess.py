@@ -9,6 +9,8 @@ two trees can be measured side by side on the same data), so the figure is the a
 uvicorn, no load generator, no other request contending for the GIL.
 
 - CPU per request: process CPU time over `--requests` requests after 200 warm-up ones.
+- `--logtime`: B2's `logTime` (bench/b2_ingest.py's document, spread over 1,000 agreements)
+  instead of the balance check; it seeds B2's world afresh (the runs write).
 - `--calls`: the same requests under cProfile, reporting Python function calls per
   request: deterministic, so two commits compare exactly even on a busy machine (the
   operation then runs in the event loop's thread, so the profiler sees all of it).
@@ -32,6 +34,7 @@ import pstats
 import random
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from decimal import Decimal
 from typing import Any
 
 QUERY = "query Balance($id: ID!) { agreement(id: $id) { balance { unitsRemaining deferredRevenue isLow } } }"
@@ -56,6 +59,42 @@ def seed(database_url: str) -> list[tuple[str, int]]:
     world = seeding.seed_agreements(engine, agreements_count=1000, companies=100, customer_tokens=True)
     engine.dispose()
     return [(world.customer_token(world.company_of[a]), a) for a in world.agreement_ids]
+
+
+def seed_logtime(database_url: str) -> list[tuple[str, bytes]]:
+    """B2's world (1,000 agreements with blocks no run can exhaust) and one logTime body per
+    agreement, as bench/b2_ingest.py sends them: seeded afresh each time (the run writes)."""
+    from bench import harness
+    from bench import seed as seeding
+    from bench.b2_ingest import HOURS, MUTATION
+    from models.db import make_engine
+
+    harness.prepare_database(database_url)
+    harness.empty_database(database_url)
+    engine = make_engine(database_url, pool_size=2)
+    world = seeding.seed_agreements(engine, agreements_count=1000, units=Decimal("100000"))
+    engine.dispose()
+    token = world.tokens["TECHNICIAN"]
+    work = {
+        "workTypeId": str(world.remote_id),
+        "workRoleId": str(world.role_id),
+        "date": seeding.WORK_DAY.isoformat(),
+        "hours": str(HOURS),
+    }
+    return [
+        (
+            token,
+            json.dumps(
+                {
+                    "query": MUTATION,
+                    "variables": {
+                        "input": {"companyId": str(world.company_of[a]), "agreementId": str(a), **work}
+                    },
+                }
+            ).encode(),
+        )
+        for a in world.agreement_ids
+    ]
 
 
 async def one(app: App, token: str, body: bytes) -> None:
@@ -119,6 +158,16 @@ async def measure(app: App, bodies: list[tuple[str, bytes]], requests: int, call
     )
 
 
+def balance_checks(database_url: str, args: argparse.Namespace) -> list[tuple[str, bytes]]:
+    """B1's requests over the world kept in --world (seeded when asked or missing)."""
+    if args.seed or not os.path.exists(args.world):
+        with open(args.world, "w") as file:
+            json.dump(seed(database_url), file)
+    with open(args.world) as file:
+        pairs: list[tuple[str, int]] = json.load(file)
+    return [(token, json.dumps({"query": QUERY, "variables": {"id": str(a)}}).encode()) for token, a in pairs]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
@@ -129,16 +178,13 @@ def main() -> None:
     )
     parser.add_argument("--seed", action="store_true", help="seed again even if --world exists")
     parser.add_argument("--world", default=WORLD, help="the seeded tokens and agreements (kept for reruns)")
+    parser.add_argument("--logtime", action="store_true", help="B2's logTime instead (seeds its own world)")
     args = parser.parse_args()
     database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
     os.environ["DATABASE_URL"] = database_url  # before anything reads the settings
     for name in [n for n in os.environ if n.startswith("BLOCKTIME_") or n == "REDIS_URL"]:
         del os.environ[name]  # no relay, no embedded worker: the request path only
-    if args.seed or not os.path.exists(args.world):
-        with open(args.world, "w") as file:
-            json.dump(seed(database_url), file)
-    with open(args.world) as file:
-        pairs: list[tuple[str, int]] = json.load(file)
+    bodies = seed_logtime(database_url) if args.logtime else balance_checks(database_url, args)
     if args.calls:
         import anyio.to_thread
 
@@ -158,9 +204,6 @@ def main() -> None:
         from api.app import create_app
 
         app = create_app()
-    bodies = [
-        (token, json.dumps({"query": QUERY, "variables": {"id": str(a)}}).encode()) for token, a in pairs
-    ]
     asyncio.run(measure(app, bodies, args.requests, args.calls))
 
 
