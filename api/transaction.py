@@ -230,9 +230,12 @@ def perform_once(
         # the result (bench B2's statement trace: SAVEPOINT, RELEASE and a re-SELECT saved).
         return perform(info, action, roles=roles, change=change, details={**payload, "idempotencyKey": None})
     created_row: list[M] = []
+    loaded: list[Any] = []
 
     def create() -> int:
-        created_row[:] = [change(session)]
+        with _holding(session) as held:
+            created_row[:] = [change(session)]
+        loaded[:] = held
         return created_row[0].id
 
     for attempt in range(2):
@@ -260,5 +263,6 @@ def perform_once(
                 raise
             log.info("idempotency key %r taken concurrently; reading the first result", key)
     if created and created_row:
+        context.loaders.prime(loaded)
         return created_row[0]
     return session.get_one(model, result_id)

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, event, select
 
 from accounting import agreements, billing, catalog, drawdown
@@ -167,8 +168,9 @@ mutation($input: LogTimeInput!) {
 
 
 class TestLogTimeCost:
+    @pytest.mark.parametrize("idempotency_key", [None, "entry-1"])
     async def test_the_answer_reads_the_agreement_the_mutation_locked_without_selecting_it_again(
-        self, admin: Client, db: Engine
+        self, admin: Client, db: Engine, idempotency_key: str | None
     ) -> None:
         """B2's mutation (issue 15): the agreement is read once, locked, and its answer uses
         that row; the balance in the answer is read after the draw."""
@@ -186,6 +188,7 @@ class TestLogTimeCost:
                 ),
                 "date": DAY.isoformat(),
                 "hours": "2.25",
+                "idempotencyKey": idempotency_key,
             }
         with counting(db) as statements:
             data = await admin.data(LOG_TIME, input=work)
