@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from decimal import ROUND_HALF_UP, Decimal
 from functools import partial
 from typing import Any
@@ -355,7 +355,14 @@ def logged(engine: Engine, token: str | None, data: dict[str, Any]) -> dict[str,
     return result
 
 
-def create_app() -> Starlette:
+# What a server of B1 and B2 does with one request: the engine and thread limiter it was
+# built with, the bearer token (None without one) and the JSON body.
+Handler = Callable[[Engine, anyio.CapacityLimiter, str | None, dict[str, Any]], Awaitable[Response]]
+
+
+def app_serving(handle: Handler) -> Starlette:
+    """A bare Starlette app with `blocktime serve`'s engine settings and thread limiter:
+    POST /graphql hands `handle` the token and the body; GET /healthz (bench/floor.py too)."""
     settings = get_settings()
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
     limiter = anyio.CapacityLimiter(settings.operations_at_once())  # as the GraphQL view
@@ -363,8 +370,22 @@ def create_app() -> Starlette:
     async def endpoint(request: Request) -> Response:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.strip().partition(" ")
-        body: dict[str, Any] = json.loads(await request.body())
         bearer = token.strip() if scheme.lower() == "bearer" else None
+        body: dict[str, Any] = json.loads(await request.body())
+        return await handle(engine, limiter, bearer, body)
+
+    async def healthz(_request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(
+        routes=[Route("/graphql", endpoint, methods=["POST"]), Route("/healthz", healthz, methods=["GET"])]
+    )
+
+
+def create_app() -> Starlette:
+    async def handle(
+        engine: Engine, limiter: anyio.CapacityLimiter, bearer: str | None, body: dict[str, Any]
+    ) -> Response:
         data = (body.get("variables") or {}).get("input")
         if isinstance(data, dict):
             write = partial(log_time, engine, bearer, data)
@@ -375,9 +396,4 @@ def create_app() -> Starlette:
         check = partial(balance_check, engine, bearer, int(raw_id))
         return await anyio.to_thread.run_sync(check, limiter=limiter)
 
-    async def healthz(_request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    return Starlette(
-        routes=[Route("/graphql", endpoint, methods=["POST"]), Route("/healthz", healthz, methods=["GET"])]
-    )
+    return app_serving(handle)

@@ -19,7 +19,6 @@ any server; one below it can, by doing less in Blocktime's layers.
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -30,15 +29,11 @@ import strawberry
 from graphql import GraphQLError
 from sqlalchemy import Engine
 from starlette.applications import Starlette
-from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.types import Info
 
-from bench.baseline import Refusal, balance_of, logged
-from models.db import make_engine
-from models.settings import get_settings
+from bench.baseline import Refusal, app_serving, balance_of, logged
 
 
 @strawberry.type
@@ -138,23 +133,12 @@ def _execute(engine: Engine, token: str | None, body: dict[str, Any]) -> tuple[d
 
 
 def create_app() -> Starlette:
-    settings = get_settings()
-    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
-    limiter = anyio.CapacityLimiter(settings.operations_at_once())  # as the GraphQL view
-
-    async def endpoint(request: Request) -> Response:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.strip().partition(" ")
-        bearer = token.strip() if scheme.lower() == "bearer" else None
-        body: dict[str, Any] = json.loads(await request.body())
+    async def handle(
+        engine: Engine, limiter: anyio.CapacityLimiter, bearer: str | None, body: dict[str, Any]
+    ) -> Response:
         answer, status = await anyio.to_thread.run_sync(
             partial(_execute, engine, bearer, body), limiter=limiter
         )
         return JSONResponse(answer, status)
 
-    async def healthz(_request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    return Starlette(
-        routes=[Route("/graphql", endpoint, methods=["POST"]), Route("/healthz", healthz, methods=["GET"])]
-    )
+    return app_serving(handle)
