@@ -415,7 +415,7 @@ class Loaders:
         { ... } }`, issue 15). Relations with a visibility rule read for themselves."""
         by_type: dict[type, list[Any]] = defaultdict(list)
         for row in rows:
-            if type(row) in _PRIMED_BY and inspect(row).persistent:  # not deleted or expunged since
+            if type(row) in PRIMABLE and inspect(row).persistent:  # not deleted or expunged since
                 by_type[type(row)].append(row)
         for model, group in by_type.items():
             for relation in _PRIMED_BY[model]:
@@ -452,3 +452,5 @@ _PRIMED_BY: dict[type, list[ToOne[Any]]] = defaultdict(list)
 for _relation in _RELATIONS:
     if isinstance(_relation, ToOne) and not _relation.scoped and _relation.reads is None:
         _PRIMED_BY[_relation.model].append(_relation)
+# What a mutation's change keeps of the rows it loads, for Loaders.prime (api.transaction).
+PRIMABLE = frozenset(_PRIMED_BY)

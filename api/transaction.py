@@ -32,6 +32,7 @@ from accounting import access, audit, idempotency
 from accounting.access import require
 from api.context import Context, Info
 from api.errors import internal_error, service_unavailable, transient_cause
+from api.loaders import PRIMABLE
 from models import Model, OutboxJob
 from models.db import is_transient, unit_of_work
 from models.enums import Role
@@ -128,7 +129,7 @@ _HELD = "blocktime.held"
 @event.listens_for(Session, "loaded_as_persistent")
 def _hold_loaded(session: Session, instance: object) -> None:
     held = session.info.get(_HELD)
-    if held is not None:
+    if held is not None and type(instance) in PRIMABLE:  # a bulk change keeps no lots or entries
         held.append(instance)
 
 
