@@ -259,14 +259,14 @@ def _validate(
     raises _OutOfTime when the budget ran out (never cached)."""
     if fields <= UNTIMED_FIELDS:
         errors = validate_document(schema, document, rules)
-        return [GraphQLError(TOO_COMPLEX) if e.message == _GRAPHQL_CORE_ABORT else e for e in errors]
-    deadline = time.thread_time() + VALIDATION_BUDGET_SECONDS
-    timed = tuple(
-        _overlap_rule(deadline) if rule is OverlappingFieldsCanBeMergedRule else rule for rule in rules
-    )
-    errors = validate_document(schema, document, (*timed, _deadline_rule(deadline)))
-    if any("validation budget" in error.message for error in errors):
-        raise _OutOfTime(errors)
+    else:
+        deadline = time.thread_time() + VALIDATION_BUDGET_SECONDS
+        timed = tuple(
+            _overlap_rule(deadline) if rule is OverlappingFieldsCanBeMergedRule else rule for rule in rules
+        )
+        errors = validate_document(schema, document, (*timed, _deadline_rule(deadline)))
+        if any("validation budget" in error.message for error in errors):
+            raise _OutOfTime(errors)
     return [GraphQLError(TOO_COMPLEX) if e.message == _GRAPHQL_CORE_ABORT else e for e in errors]
 
 

@@ -402,11 +402,7 @@ class Loaders:
                 by_type[type(row)].append(row)
         for model, group in by_type.items():
             for relation in _ANNOUNCED_BY.get(model, ()):
-                loader = self._loaders.get(relation.name)
-                if loader is None:
-                    self._announced[relation.name].append((model, group))
-                else:
-                    relation.announce(loader, model, group)
+                self._announce(relation, model, group)
 
     def prime(self, rows: Iterable[Any]) -> None:
         """Rows a mutation has just read or written, for the relations that would select
@@ -419,11 +415,15 @@ class Loaders:
                 by_type[type(row)].append(row)
         for model, group in by_type.items():
             for relation in _PRIMED_BY[model]:
-                loader = self._loaders.get(relation.name)
-                if loader is None:
-                    self._announced[relation.name].append((model, group))
-                else:
-                    relation.announce(loader, model, group)
+                self._announce(relation, model, group)
+
+    def _announce(self, relation: Relation[Any], model: type[Model], group: list[Any]) -> None:
+        """To the relation's loader, or kept for it until it is built (Loaders.built)."""
+        loader = self._loaders.get(relation.name)
+        if loader is None:
+            self._announced[relation.name].append((model, group))
+        else:
+            relation.announce(loader, model, group)
 
     def clear(self) -> None:
         """Forget everything loaded: a mutation is about to change it."""
