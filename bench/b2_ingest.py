@@ -65,7 +65,9 @@ def run(ctx: Run) -> list[Row]:
     runs = (("spread over agreements", world.agreement_ids), ("one agreement", world.agreement_ids[:1]))
     rates: dict[tuple[str, str], LoadResult] = {}
 
-    def drive(name: str, port: int) -> None:
+    def drive(name: str, server: harness.HTTPProcess) -> float:
+        """Both runs against one server; its CPU seconds per request over them."""
+        port, cpu_before = server.port, harness.cpu_seconds(server.pid)
         for label, agreement_ids in runs:
             result: LoadResult = harness.load(
                 port,
@@ -83,48 +85,38 @@ def run(ctx: Run) -> list[Row]:
                 f"{name}, {label}: {result.requests_per_second:.0f} req/s, p50 {result.latency.p50:.1f} ms, "
                 f"p99 {result.latency.p99:.1f} ms, {result.errors} errors {result.error_samples[:1]}"
             )
+        completed = sum(rates[name, label].completed for label, _ in runs)
+        return (harness.cpu_seconds(server.pid) - cpu_before) / max(1, completed)
+
+    def to_baseline(name: str, label: str) -> float:
+        """`name`'s throughput over the baseline's, in the run `label`."""
+        base = rates["baseline", label].requests_per_second
+        return rates[name, label].requests_per_second / base if base else 0.0
 
     with harness.stack(target, "b2", processes=1, threads=4, serve_workers=ctx.serve_workers) as (
         server,
         worker,
     ):
-        cpu_before = harness.cpu_seconds(server.pid)
-        drive("Blocktime", server.port)
-        cpu = (harness.cpu_seconds(server.pid) - cpu_before) / max(
-            1, sum(rates["Blocktime", label].completed for label, _ in runs)
-        )
+        cpu = drive("Blocktime", server)
         serve_rss, worker_rss = server.peak_rss_mb(), worker.peak_rss_mb()
     # The API alone, as the baseline runs (no relay, no worker on the same two cores): which
     # part of the gap is the API's own work and which the jobs' running beside it.
     with harness.api_alone(target, ctx.log("b2-api-alone"), workers=ctx.serve_workers) as alone:
-        alone_cpu_before = harness.cpu_seconds(alone.pid)
-        drive("Blocktime API alone", alone.port)
-        alone_cpu = (harness.cpu_seconds(alone.pid) - alone_cpu_before) / max(
-            1, sum(rates["Blocktime API alone", label].completed for label, _ in runs)
-        )
+        alone_cpu = drive("Blocktime API alone", alone)
     with harness.floor(target, ctx.log("b2-floor"), workers=ctx.serve_workers) as least:
-        floor_cpu_before = harness.cpu_seconds(least.pid)
-        drive("stack floor", least.port)
-        floor_cpu = (harness.cpu_seconds(least.pid) - floor_cpu_before) / max(
-            1, sum(rates["stack floor", label].completed for label, _ in runs)
-        )
+        floor_cpu = drive("stack floor", least)
     with harness.baseline(target, ctx.log("b2-baseline"), workers=ctx.serve_workers) as raw:
-        base_cpu_before = harness.cpu_seconds(raw.pid)
-        drive("baseline", raw.port)
-        base_cpu = (harness.cpu_seconds(raw.pid) - base_cpu_before) / max(
-            1, sum(rates["baseline", label].completed for label, _ in runs)
-        )
+        base_cpu = drive("baseline", raw)
         base_rss = raw.peak_rss_mb()
 
     for label, _ in runs:
         ours, base = rates["Blocktime", label], rates["baseline", label]
-        ratio = ours.requests_per_second / base.requests_per_second if base.requests_per_second else 0.0
-        api = rates["Blocktime API alone", label]
-        least_rate = rates["stack floor", label]
-        floor_ratio = (
-            least_rate.requests_per_second / base.requests_per_second if base.requests_per_second else 0.0
+        api, least_rate = rates["Blocktime API alone", label], rates["stack floor", label]
+        ratio = to_baseline("Blocktime", label)
+        alone_ratio, floor_ratio = (
+            to_baseline("Blocktime API alone", label),
+            to_baseline("stack floor", label),
         )
-        alone_ratio = api.requests_per_second / base.requests_per_second if base.requests_per_second else 0.0
         rows += [
             Row(
                 "B2 logTime",
