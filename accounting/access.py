@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, bindparam, select
+from sqlalchemy import ColumnElement, Select, bindparam, event, func, select
 from sqlalchemy.orm import Session
 
 from accounting.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
@@ -75,14 +77,110 @@ _PRINCIPAL_BY_HASH = select(
     ApiToken.id, ApiToken.name, ApiToken.role, ApiToken.company_id, ApiToken.revoked_at
 ).where(ApiToken.token_hash == bindparam("token_hash"))
 
+# The channel on which a revocation is announced to every serving process (PostgreSQL NOTIFY;
+# api/revocations.py listens). The payload is the token's id.
+REVOCATIONS_CHANNEL = "blocktime_token_revoked"
+
+
+class PrincipalCache:
+    """The principals of tokens seen lately, by token hash, so that a request need not look
+    its token up (issue 15: one statement of the three a balance check runs).
+
+    It keeps nothing unless something tells this process of every revocation the moment it
+    is committed: `listening()` is called by a listener (api/revocations.py, PostgreSQL's
+    LISTEN) once it listens, `deaf()` when it stops or loses its connection; both forget
+    everything. Without a listener (SQLite, or `uvicorn` without the app's lifespan) every
+    request reads its token. A revocation forgets the token in the revoking process when it
+    commits (`token_revoked`) and NOTIFY tells the others.
+
+    Only valid tokens are kept (a flood of made-up ones cannot fill it), at most `capacity`
+    (the oldest goes first), each for at most `max_age` seconds: a bound on staleness even
+    if a connection were lost unnoticed. Every forgetting moves a generation on, and
+    `keep` drops what a lookup read before it: a token read just before its revocation
+    committed is not kept after it.
+    """
+
+    def __init__(self, *, capacity: int = 10_000, max_age: float = 60.0) -> None:
+        self._capacity = capacity
+        self._max_age = max_age
+        self._lock = threading.Lock()
+        self._principals: dict[str, tuple[Principal, float]] = {}
+        self._listeners = 0
+        self.generation = 0
+
+    def get(self, token_hash: str) -> Principal | None:
+        kept = self._principals.get(token_hash)
+        if kept is None or time.monotonic() > kept[1]:
+            return None
+        return kept[0]
+
+    def keep(self, token_hash: str, principal: Principal, generation: int) -> None:
+        """Keep what a lookup that began at `generation` read, unless anything was forgotten since."""
+        with self._lock:
+            if self._listeners == 0 or generation != self.generation:
+                return
+            if len(self._principals) >= self._capacity:
+                del self._principals[next(iter(self._principals))]
+            self._principals[token_hash] = (principal, time.monotonic() + self._max_age)
+
+    def forget(self, token_id: int | None = None) -> None:
+        """Forget one token (by id), or every one."""
+        with self._lock:
+            self.generation += 1
+            if token_id is None:
+                self._principals.clear()
+            else:
+                for token_hash in [h for h, (p, _) in self._principals.items() if p.token_id == token_id]:
+                    del self._principals[token_hash]
+
+    def listening(self) -> None:
+        with self._lock:
+            self._listeners += 1
+        self.forget()
+
+    def deaf(self) -> None:
+        with self._lock:
+            self._listeners -= 1
+        self.forget()
+
+    @property
+    def listeners(self) -> int:
+        return self._listeners
+
+    def holds(self, token_id: int) -> bool:
+        return any(p.token_id == token_id for p, _ in list(self._principals.values()))
+
+    def __len__(self) -> int:
+        return len(self._principals)
+
+
+PRINCIPALS = PrincipalCache()
+
 
 def authenticate(session: Session, secret: str | None) -> Principal:
     if not secret:
         raise Unauthenticated("an Authorization: Bearer <token> header is required")
-    token = session.connection().execute(_PRINCIPAL_BY_HASH, {"token_hash": hash_token(secret)}).first()
+    token_hash = hash_token(secret)
+    principal = PRINCIPALS.get(token_hash)
+    if principal is not None:
+        return principal
+    generation = PRINCIPALS.generation
+    token = session.connection().execute(_PRINCIPAL_BY_HASH, {"token_hash": token_hash}).first()
     if token is None or token.revoked_at is not None:
         raise Unauthenticated("the token is not valid")
-    return Principal(token_id=token.id, name=token.name, role=token.role, company_id=token.company_id)
+    principal = Principal(token_id=token.id, name=token.name, role=token.role, company_id=token.company_id)
+    PRINCIPALS.keep(token_hash, principal, generation)
+    return principal
+
+
+def token_revoked(session: Session, token_id: int) -> None:
+    """Make a revocation take effect at once wherever the token may be kept: forgotten here
+    now and again when the session commits, and announced (on PostgreSQL) to every other
+    process with NOTIFY, which the database delivers only if the revocation commits."""
+    PRINCIPALS.forget(token_id)
+    event.listen(session, "after_commit", lambda _session: PRINCIPALS.forget(token_id), once=True)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_notify(REVOCATIONS_CHANNEL, str(token_id))))
 
 
 # --- the permission table (SPEC §6, part "visibility"; CONVENTIONS.md says how to extend it) ---

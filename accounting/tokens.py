@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from accounting import access
 from accounting.errors import NotFound
 from models import ApiToken, utcnow
 
@@ -22,4 +23,5 @@ def revoke_token(session: Session, *, token_id: int) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         session.flush()
+        access.token_revoked(session, token.id)
     return token

@@ -28,7 +28,7 @@ from starlette.routing import Mount, Route
 
 from accounting import access
 from accounting.errors import Forbidden, Unauthenticated
-from api import pages
+from api import pages, revocations
 from api.auth import WWW_AUTHENTICATE, authenticate, bearer_token
 from api.cors import cors_middleware
 from api.errors import RETRY_AFTER_SECONDS, SERVICE_UNAVAILABLE
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None, *, background: Background | Non
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         with ExitStack() as stack:
+            stack.enter_context(revocations.listening(engine))
             if background is not None:
                 stack.enter_context(background(settings))
             yield

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.orm import Session
 
+from accounting import access
 from models import Base
 from models.db import dispose_engines, make_engine, session_factory
 from models.settings import Settings
@@ -117,6 +118,7 @@ def reset_database(engine: Engine) -> None:
     with engine.begin() as conn:
         for name in tables:
             conn.exec_driver_sql(f"DELETE FROM {name}")
+    access.PRINCIPALS.forget()  # tokens deleted, not revoked: a running server must not keep them
 
 
 @pytest.fixture(scope="session")
