@@ -23,7 +23,7 @@ from api.app import create_app
 from models.enums import Role
 from models.settings import Settings
 from tests.api.helpers import Client, create_token
-from tests.conftest import backend_url
+from tests.conftest import backend_url, report_figure
 from tests.processes import run_blocktime
 
 Watch = Callable[[Engine], list[str]]
@@ -193,7 +193,7 @@ class TestTokensKept:
         heard = eventually(lambda: not access.PRINCIPALS.holds(token_id), within=1.0)
 
         assert (await leaked.post("{ me { name } }")).status_code == 401
-        print(f"revocation by another process heard after {1000 * heard:.1f} ms (after the CLI exited)")
+        report_figure(f"token revoked by another process: heard {1000 * heard:.1f} ms after the CLI exited")
 
     async def test_a_lost_listener_keeps_nothing_until_it_listens_again(
         self, served: httpx.AsyncClient, postgres: Engine, token_lookups: Watch
