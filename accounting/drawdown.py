@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ScalarSelect, bindparam, exists, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnDefault, ScalarSelect, Table, bindparam, exists, insert, select
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from accounting import clock, jobs
 from accounting.agreements import load_agreement_type, overruns_allowed, rearm_alerts
@@ -250,15 +250,17 @@ def log_time(
         entry.hours_billable, entry.amount_billable = hours, entry.value
     else:
         lots = _draw(session, entry, agreement, agreement_type, rate=hourly_rate * multiplier)
-    _record(session, entry, lots, agreement)
-    return entry
+    return _record(session, entry, lots, agreement)
 
 
-def _record(session: Session, entry: TimeEntry, lots: list[Lot], agreement: Agreement | None) -> None:
-    """Write the entry (complete before its one INSERT ... RETURNING id), then its draws
-    from the lots and the balance evaluation's outbox row in one more flush."""
+def _record(session: Session, draft: TimeEntry, lots: list[Lot], agreement: Agreement | None) -> TimeEntry:
+    """Write the entry (complete before its one INSERT ... RETURNING, without the unit of
+    work's flush: logTime is the hot write path, issue 15), then its draws from the lots
+    and the balance evaluation's outbox row. Returns the entry as written."""
+    entry = draft
+    entry.id, entry.created_at = session.execute(_INSERT_ENTRY, _columns(entry)).one()
+    make_transient_to_detached(entry)  # now as if loaded: nothing left to write, nothing expired
     session.add(entry)
-    session.flush()
     if entry.units_applied > 0:
         take_fifo(
             session,
@@ -270,10 +272,41 @@ def _record(session: Session, entry: TimeEntry, lots: list[Lot], agreement: Agre
         )
     if agreement is not None and entry.coverage in (Coverage.COVERED, Coverage.OVERRUN):
         overrun_entry = entry.id if entry.coverage is Coverage.OVERRUN else None
-        # enqueue's flush writes the lots' updates and the movements with the outbox row.
         jobs.enqueue(session, jobs.EVALUATE_BALANCE, agreement_id=agreement.id, time_entry_id=overrun_entry)
-    else:
-        session.flush()
+    return entry
+
+
+_ENTRIES = cast(Table, TimeEntry.__table__)
+_INSERT_ENTRY = insert(_ENTRIES).returning(_ENTRIES.c.id, _ENTRIES.c.created_at)
+
+
+def _entry_starts() -> dict[str, Any]:
+    """Every column but the two _INSERT_ENTRY returns, with what a column log_time leaves
+    unset starts as: its default, else None (a default computed at insert time would have
+    to be returned too)."""
+    starts: dict[str, Any] = {}
+    for column in _ENTRIES.columns:
+        if column.key in ("id", "created_at"):
+            continue
+        default = column.default
+        if default is not None and not (isinstance(default, ColumnDefault) and default.is_scalar):
+            raise AssertionError(f"time_entry.{column.key}: return its computed default from _INSERT_ENTRY")
+        starts[column.key] = default.arg if default is not None else None
+    return starts
+
+
+_ENTRY_STARTS = _entry_starts()
+
+
+def _columns(draft: TimeEntry) -> dict[str, Any]:
+    """Every column of the draft but its id and creation time. One log_time left unset is
+    set on the draft too, so that reading it later does not select the entry again."""
+    values = {}
+    for key, start in _ENTRY_STARTS.items():
+        if key not in draft.__dict__:
+            setattr(draft, key, start)
+        values[key] = draft.__dict__[key]
+    return values
 
 
 def _draw(

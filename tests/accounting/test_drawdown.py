@@ -170,6 +170,42 @@ class TestFifoDrawDown:
         ).all()
         assert draws == [(D("2.00"), D("300.00"), D("150.00")), (D("1.00"), D("120.00"), D("120.00"))]
 
+    def test_the_entry_and_lots_in_the_session_are_what_was_written(self, world) -> None:  # type: ignore[no-untyped-def]
+        """logTime writes the entry, the lots and the movements without the unit of work's
+        flush (issue 15): what the session holds must be what the database holds, and
+        nothing may be left to write."""
+        session, rates = world
+        acme = factories.agreement(session, agreement_type=factories.block_time_type(session, rates=rates))
+        for units, price, days_before in (("2", "150.00", 2), ("2", "120.00", 1)):
+            agreements.purchase_block(
+                session,
+                agreement_id=acme.id,
+                units=D(units),
+                unit_price=D(price),
+                effective_date=DAY - dt.timedelta(days=days_before),
+            )
+
+        entry = log(session, rates, acme, "3")
+        lots = session.scalars(select(Lot).where(Lot.agreement_id == acme.id).order_by(Lot.id)).all()
+        held = [(lot.units_remaining, lot.units_applied) for lot in lots]
+        columns = [c.key for c in TimeEntry.__table__.columns]
+        held_entry = {key: getattr(entry, key) for key in columns}
+        pending = (set(session.new), set(session.dirty))
+        session.expire_all()
+        stored = session.execute(
+            select(Lot.units_remaining, Lot.units_applied).where(Lot.agreement_id == acme.id).order_by(Lot.id)
+        ).all()
+        stored_entry = {key: getattr(session.get(TimeEntry, entry.id), key) for key in columns}
+
+        assert pending == (set(), set())
+        assert held == [tuple(row) for row in stored] == [(D("0.00"), D("2.00")), (D("1.00"), D("1.00"))]
+        assert held_entry == stored_entry
+        assert (held_entry["units_applied"], held_entry["covered_value"], held_entry["billed"]) == (
+            D("3.00"),
+            D("450.00"),
+            False,
+        )
+
     def test_odd_prices_release_exactly_what_was_paid(self, world) -> None:  # type: ignore[no-untyped-def]
         session, rates = world
         acme = factories.agreement(
