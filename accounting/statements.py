@@ -70,16 +70,18 @@ MOVEMENTS: dict[MovementKind, tuple[StatementLineKind, int, str]] = {
 }
 
 # Within one day: expiries first (the lot is no longer in effect that day), then what
-# arrives, then what is used and corrected.
+# arrives, then what is used and corrected, in the order it was recorded (Event.sequence):
+# time logged, reversed and logged again on one day never shows less than nothing left.
+MOVED = 4
 ORDER: dict[StatementLineKind, int] = {
     Kind.EXPIRY: 0,
     Kind.ROLLOVER: 1,
     Kind.PURCHASE: 2,
     Kind.ALLOWANCE: 2,
-    Kind.USAGE: 4,
-    Kind.REVERSAL: 5,
-    Kind.ADJUSTMENT: 6,
-    Kind.REFUND: 7,
+    Kind.USAGE: MOVED,
+    Kind.REVERSAL: MOVED,
+    Kind.ADJUSTMENT: MOVED,
+    Kind.REFUND: MOVED,
 }
 ARRIVAL_ORDER = 3  # complimentary units arrive with purchases, before the day's usage
 
@@ -123,9 +125,10 @@ class Event:
     expiry: bool = False
     carried_units: Decimal | None = None
     description: str | None = None
+    sequence: int = 0  # a recorded movement's id: the day's movements in the order they were made
 
-    def sort_key(self) -> tuple[dt.date, int, int, int]:
-        return (self.date, self.order, self.source_id, self.lot_id or 0)
+    def sort_key(self) -> tuple[dt.date, int, int, int, int]:
+        return (self.date, self.order, self.sequence, self.source_id, self.lot_id or 0)
 
 
 @dataclass
@@ -294,6 +297,7 @@ def _movement_events(
                 lot.id,
                 ORDER[kind],
                 units=movement.units * sign,
+                sequence=movement.id,
             )
         )
     return events
