@@ -10,12 +10,23 @@ import threading
 
 import httpx
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import OperationalError
 
+from accounting import audit
+from accounting.access import SYSTEM
 from api.app import create_app
 from api.errors import UNAVAILABLE_MESSAGE
-from models.db import RETRY_ATTEMPTS, is_transient, make_engine, retried, retrying, unit_of_work
+from models.db import (
+    RETRY_ATTEMPTS,
+    TRANSACTION_ID,
+    is_transient,
+    make_engine,
+    retried,
+    retrying,
+    unit_of_work,
+)
+from models.db import _commit_outcome as commit_outcome
 from models.settings import Settings
 from tests.conftest import backend_url
 from tests.processes import free_port
@@ -177,3 +188,33 @@ class TestRetried:
 
         assert retried(attempt, again=lambda: seen[-1] == "rolled back") == "rolled back"
         assert len(seen) == RETRY_ATTEMPTS
+
+
+@pytest.mark.postgres
+class TestTheCommitsOutcome:
+    """A COMMIT whose connection breaks is looked up by the transaction's id (txid_status);
+    an audited change learns the id from its audit row's INSERT, with no statement of its own."""
+
+    def test_an_audited_change_knows_its_transaction_without_asking(self, db: Engine) -> None:
+        if backend_url() is None:
+            pytest.skip("transaction ids are PostgreSQL's")
+        asked: list[str] = []
+
+        def before(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+            if "txid_current_if_assigned" in statement:
+                asked.append(statement)
+
+        event.listen(db, "before_cursor_execute", before)
+        try:
+            with unit_of_work(db) as session:
+                audit.record(session, SYSTEM, action="test", object_type="Nothing", object_id=1)
+                known = session.info[TRANSACTION_ID]
+                actual = session.execute(text("SELECT txid_current()")).scalar_one()
+            with unit_of_work(db) as session:
+                session.execute(text("UPDATE counter SET value = value + 1 WHERE name = 'none'"))
+        finally:
+            event.remove(db, "before_cursor_execute", before)
+
+        assert known == actual
+        assert len(asked) == 1  # only the unaudited change asked for its id
+        assert commit_outcome(db, known) == "committed"
