@@ -272,7 +272,8 @@ def _record(session: Session, draft: TimeEntry, lots: list[Lot], agreement: Agre
         )
     if agreement is not None and entry.coverage in (Coverage.COVERED, Coverage.OVERRUN):
         overrun_entry = entry.id if entry.coverage is Coverage.OVERRUN else None
-        jobs.enqueue(session, jobs.EVALUATE_BALANCE, agreement_id=agreement.id, time_entry_id=overrun_entry)
+        arguments = {"agreement_id": agreement.id, "time_entry_id": overrun_entry}
+        jobs.enqueue_many(session, jobs.EVALUATE_BALANCE, [arguments])
     return entry
 
 

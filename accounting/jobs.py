@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from models import OutboxJob
@@ -35,22 +35,46 @@ ACTORS = (
 )
 
 
+# session.info: the actors of the jobs the transaction wrote, in order (api/ counts them
+# once it commits; a savepoint rolled back takes its own off with forget_enqueued_since).
+ENQUEUED = "blocktime.enqueued"
+_OUTBOX = cast(Table, OutboxJob.__table__)
+
+
 def enqueue(session: Session, actor: str, **kwargs: Any) -> OutboxJob:
+    """One job, as a row of the session (its id and status are read back by the caller)."""
     if actor not in ACTORS:
         raise ValueError(f"unknown actor {actor}")
     job = OutboxJob(actor=actor, args=json.dumps(kwargs, sort_keys=True, default=str))
     session.add(job)
     session.flush()
-    session.info["jobs_enqueued"] = True
+    _written(session, [actor])
     return job
 
 
 def enqueue_many(session: Session, actor: str, arguments: Sequence[dict[str, Any]]) -> None:
-    """One job per set of arguments, written in one statement (runs over thousands of rows)."""
+    """One job per set of arguments, written in one Core statement and not read back (runs
+    over thousands of rows; logTime's one balance evaluation, without a flush of its own)."""
     if actor not in ACTORS:
         raise ValueError(f"unknown actor {actor}")
     if not arguments:
         return
     rows = [{"actor": actor, "args": json.dumps(a, sort_keys=True, default=str)} for a in arguments]
-    session.execute(insert(OutboxJob), rows)
+    session.execute(insert(_OUTBOX), rows)
+    _written(session, [actor] * len(rows))
+
+
+def _written(session: Session, actors: list[str]) -> None:
+    session.info.setdefault(ENQUEUED, []).extend(actors)
     session.info["jobs_enqueued"] = True
+
+
+def enqueued(session: Session) -> list[str]:
+    """The actors of the jobs written in the session's transaction so far."""
+    written: list[str] = session.info.get(ENQUEUED, [])
+    return written
+
+
+def forget_enqueued_since(session: Session, count: int) -> None:
+    """A savepoint rolled back: the jobs written in it, after the first `count`, are gone."""
+    del session.info.get(ENQUEUED, [])[count:]

@@ -28,12 +28,12 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from accounting import access, audit, idempotency
+from accounting import access, audit, idempotency, jobs
 from accounting.access import require
 from api.context import Context, Info
 from api.errors import internal_error, service_unavailable, transient_cause
 from api.loaders import PRIMABLE
-from models import Model, OutboxJob
+from models import Model
 from models.db import is_transient, unit_of_work
 from models.enums import Role
 
@@ -78,6 +78,7 @@ def run_operation(
             context.current_session = session
             context.principal = access.authenticate(session, context.token)
             result = execute()
+            context.jobs_enqueued[:] = jobs.enqueued(session)  # counted once committed
             context.current_session = None
             cause = transient_cause(result.errors) if result.errors else None
             if cause is not None:
@@ -116,10 +117,8 @@ class UnitOfWork(SchemaExtension):
         context: Context = self.execution_context.context
         operation_type = self.execution_context.operation_type
         context.metrics.graphql_operations.labels(type=operation_type.value).inc()
-        if operation_type is OperationType.MUTATION:
-            if not context.writer:
-                raise RuntimeError("a mutation reached execution in a reader unit of work")
-            _count_jobs(context.session, context)
+        if operation_type is OperationType.MUTATION and not context.writer:
+            raise RuntimeError("a mutation reached execution in a reader unit of work")
         yield
 
 
@@ -144,19 +143,6 @@ def _holding(session: Session) -> Iterator[list[Any]]:
         yield held
     finally:
         session.info.pop(_HELD, None)
-
-
-def _count_jobs(session: Session, context: Context) -> None:
-    """Remember the outbox jobs this operation commits (those rolled back to a savepoint are expunged)."""
-    flushed: list[OutboxJob] = []
-
-    @event.listens_for(session, "before_flush")
-    def _collect(session: Session, _flush_context: Any, _instances: Any) -> None:
-        flushed.extend(o for o in session.new if isinstance(o, OutboxJob))
-
-    @event.listens_for(session, "after_commit")
-    def _committed(session: Session) -> None:
-        context.jobs_enqueued[:] = [job.actor for job in flushed if job in session]
 
 
 def authorise(info: Info, action: str, roles: frozenset[Role] | None = None) -> None:
@@ -240,6 +226,7 @@ def perform_once(
         return created_row[0].id
 
     for attempt in range(2):
+        enqueued_before = len(jobs.enqueued(session))
         try:
             with session.begin_nested():
                 result_id, created = idempotency.once(
@@ -260,6 +247,7 @@ def perform_once(
                     )
             break
         except IntegrityError:
+            jobs.forget_enqueued_since(session, enqueued_before)
             if attempt == 1:
                 raise
             log.info("idempotency key %r taken concurrently; reading the first result", key)

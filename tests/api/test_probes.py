@@ -14,6 +14,7 @@ from api.app import create_app
 from models.db import unit_of_work
 from models.enums import Role
 from models.settings import Settings
+from tests.api import scenario
 from tests.api.helpers import Client, create_token, run_pending_jobs
 from tests.conftest import redis_url
 
@@ -83,6 +84,26 @@ class TestMetrics:
         assert 'blocktime_jobs_enqueued_total{actor="billing.run"} 1.0' in text
         assert 'blocktime_jobs_enqueued_total{actor="blocks.expire"} 1.0' in text
         assert run_pending_jobs(db) == ["billing.run", "blocks.expire"]
+
+    async def test_counts_the_job_logtime_writes_without_the_orm(self, admin: Client, db: Engine) -> None:
+        world = scenario.build(db)
+        technician = admin.as_(create_token(db, Role.TECHNICIAN))
+        work = {"workTypeId": world.remote_id, "workRoleId": world.engineer_id, "date": "2026-01-06"}
+        for hours in ("0.25", "0.50"):
+            await technician.data(
+                "mutation($input: LogTimeInput!) { logTime(input: $input) { id } }",
+                input={
+                    **work,
+                    "companyId": world.acme.company_id,
+                    "agreementId": world.acme.agreement_id,
+                    "hours": hours,
+                },
+            )
+
+        text = (await admin.http.get("/metrics", headers={"Authorization": f"Bearer {admin.token}"})).text
+
+        assert 'blocktime_jobs_enqueued_total{actor="notifications.evaluate"} 2.0' in text
+        assert run_pending_jobs(db) == ["notifications.evaluate", "notifications.evaluate"]
 
     async def test_a_failed_mutation_enqueues_nothing(self, admin: Client) -> None:
         await admin.error('mutation { postJournalBatch(throughDate: "9999-01-01") { id } }')
