@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, bindparam, event, func, select
+from sqlalchemy import ColumnElement, Select, bindparam, event, select
 from sqlalchemy.orm import Session
 
 from accounting.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
@@ -77,8 +77,8 @@ _PRINCIPAL_BY_HASH = select(
     ApiToken.id, ApiToken.name, ApiToken.role, ApiToken.company_id, ApiToken.revoked_at
 ).where(ApiToken.token_hash == bindparam("token_hash"))
 
-# The channel on which a revocation is announced to every serving process (PostgreSQL NOTIFY;
-# api/revocations.py listens). The payload is the token's id.
+# The channel on which a change of a token is announced to every serving process (a trigger's
+# NOTIFY, migration 0018; api/revocations.py listens). The payload is the token's id.
 REVOCATIONS_CHANNEL = "blocktime_token_revoked"
 
 
@@ -174,13 +174,11 @@ def authenticate(session: Session, secret: str | None) -> Principal:
 
 
 def token_revoked(session: Session, token_id: int) -> None:
-    """Make a revocation take effect at once wherever the token may be kept: forgotten here
-    now and again when the session commits, and announced (on PostgreSQL) to every other
-    process with NOTIFY, which the database delivers only if the revocation commits."""
+    """Make a revocation take effect at once in this process: the token is forgotten now and
+    again when the session commits. Every other process hears of it from the database: a
+    trigger on api_token NOTIFYs any change of a token row at its COMMIT (migration 0018)."""
     PRINCIPALS.forget(token_id)
     event.listen(session, "after_commit", lambda _session: PRINCIPALS.forget(token_id), once=True)
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_notify(REVOCATIONS_CHANNEL, str(token_id))))
 
 
 # --- the permission table (SPEC §6, part "visibility"; CONVENTIONS.md says how to extend it) ---

@@ -2,8 +2,9 @@
 
 `accounting.access.PRINCIPALS` keeps the principals of valid tokens only while a listener
 here is connected: on PostgreSQL a thread LISTENs on `access.REVOCATIONS_CHANNEL` over a
-connection of its own, and forgets a token the moment the revoking transaction's NOTIFY
-arrives (the database sends it at commit, to every listening process). When the connection
+connection of its own, and forgets a token the moment the NOTIFY of a change to its row
+arrives (a trigger sends it at the COMMIT that revokes or deletes it, whoever does so,
+to every listening process: migration 0018). When the connection
 is lost the cache forgets everything and keeps nothing until the thread listens again
 (retrying every `RETRY_SECONDS`). SQLite has no such channel: there every request reads its
 token, because a `blocktime token revoke` in another process could not be heard.

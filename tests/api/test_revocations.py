@@ -195,6 +195,20 @@ class TestTokensKept:
         assert (await leaked.post("{ me { name } }")).status_code == 401
         report_figure(f"token revoked by another process: heard {1000 * heard:.1f} ms after the CLI exited")
 
+    @pytest.mark.parametrize("change", ["UPDATE api_token SET revoked_at = now()", "DELETE FROM api_token"])
+    async def test_changed_by_an_operators_sql_heard_at_once(
+        self, served: httpx.AsyncClient, postgres: Engine, change: str
+    ) -> None:
+        leaked = Client(served, create_token(postgres, Role.TECHNICIAN, name="leaked"))
+        await leaked.data("{ me { name } }")
+        assert len(access.PRINCIPALS) == 1
+
+        with postgres.begin() as conn:
+            conn.execute(text(f"{change} WHERE name = 'leaked'"))
+        eventually(lambda: len(access.PRINCIPALS) == 0, within=1.0)
+
+        assert (await leaked.post("{ me { name } }")).status_code == 401
+
     async def test_a_lost_listener_keeps_nothing_until_it_listens_again(
         self, served: httpx.AsyncClient, postgres: Engine, token_lookups: Watch
     ) -> None:
