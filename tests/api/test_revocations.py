@@ -138,6 +138,14 @@ async def served(settings: Settings, postgres: Engine) -> AsyncIterator[httpx.As
             yield http
 
 
+async def used_and_kept(served: httpx.AsyncClient, engine: Engine, name: str) -> Client:
+    """A new TECHNICIAN token's client, used once: the serving process now keeps the token."""
+    client = Client(served, create_token(engine, Role.TECHNICIAN, name=name))
+    assert (await client.data("{ me { name } }"))["me"]["name"] == name
+    assert len(access.PRINCIPALS) == 1
+    return client
+
+
 class TestTokensKept:
     async def test_a_token_is_read_once_then_kept(
         self, served: httpx.AsyncClient, postgres: Engine, token_lookups: Watch
@@ -180,8 +188,7 @@ class TestTokensKept:
     async def test_revoked_by_another_process_heard_at_once(
         self, served: httpx.AsyncClient, postgres: Engine, settings: Settings, tmp_path: Path
     ) -> None:
-        leaked = Client(served, create_token(postgres, Role.TECHNICIAN, name="leaked"))
-        await leaked.data("{ me { name } }")
+        leaked = await used_and_kept(served, postgres, "leaked")
         with postgres.connect() as conn:
             token_id = conn.execute(text("SELECT id FROM api_token WHERE name = 'leaked'")).scalar_one()
         assert access.PRINCIPALS.holds(token_id)
@@ -206,9 +213,7 @@ class TestTokensKept:
     async def test_changed_by_an_operators_sql_heard_at_once(
         self, served: httpx.AsyncClient, postgres: Engine, change: str
     ) -> None:
-        leaked = Client(served, create_token(postgres, Role.TECHNICIAN, name="leaked"))
-        await leaked.data("{ me { name } }")
-        assert len(access.PRINCIPALS) == 1
+        leaked = await used_and_kept(served, postgres, "leaked")
 
         with postgres.begin() as conn:
             conn.execute(text(change))
@@ -219,9 +224,7 @@ class TestTokensKept:
     async def test_a_lost_listener_keeps_nothing_until_it_listens_again(
         self, served: httpx.AsyncClient, postgres: Engine, token_lookups: Watch
     ) -> None:
-        me = Client(served, create_token(postgres, Role.TECHNICIAN, name="tess"))
-        await me.data("{ me { name } }")
-        assert len(access.PRINCIPALS) == 1
+        me = await used_and_kept(served, postgres, "tess")
 
         with postgres.connect() as conn:
             killed = conn.execute(
