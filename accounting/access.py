@@ -91,7 +91,7 @@ class PrincipalCache:
     LISTEN) once it listens, `deaf()` when it stops or loses its connection; both forget
     everything. Without a listener (SQLite, or `uvicorn` without the app's lifespan) every
     request reads its token. A revocation forgets the token in the revoking process when it
-    commits (`token_revoked`) and NOTIFY tells the others.
+    commits (`token_revoked`), and the database's NOTIFY tells the others.
 
     Only valid tokens are kept (a flood of made-up ones cannot fill it), at most `capacity`
     (the oldest goes first), each for at most `max_age` seconds: a bound on staleness even
@@ -174,10 +174,11 @@ def authenticate(session: Session, secret: str | None) -> Principal:
 
 
 def token_revoked(session: Session, token_id: int) -> None:
-    """Make a revocation take effect at once in this process: the token is forgotten now and
-    again when the session commits. Every other process hears of it from the database: a
-    trigger on api_token NOTIFYs any change of a token row at its COMMIT (migration 0018)."""
-    PRINCIPALS.forget(token_id)
+    """Make a revocation take effect at once in this process: the token is forgotten when the
+    session commits, before the answer goes out (a request until then rightly sees it valid;
+    what it keeps meanwhile is forgotten with the rest). Every other process hears of it from
+    the database: a trigger on api_token NOTIFYs any change of a token row at its COMMIT
+    (migration 0018)."""
     event.listen(session, "after_commit", lambda _session: PRINCIPALS.forget(token_id), once=True)
 
 

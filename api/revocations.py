@@ -32,13 +32,13 @@ KEEPALIVES = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "
 
 
 @contextmanager
-def listening(engine: Engine, cache: access.PrincipalCache | None = None) -> Iterator[None]:
-    """For the context's lifetime, keep `cache` (the process's) honest about revocations;
-    nothing at all on a database other than PostgreSQL."""
+def listening(engine: Engine) -> Iterator[None]:
+    """For the context's lifetime, keep the process's `access.PRINCIPALS` honest about
+    revocations; nothing at all on a database other than PostgreSQL."""
     if engine.dialect.name != "postgresql":
         yield
         return
-    listener = _Listener(engine, cache or access.PRINCIPALS)
+    listener = _Listener(engine, access.PRINCIPALS)
     listener.start()
     try:
         yield
