@@ -39,6 +39,7 @@ ACTORS = (
 # once it commits; a savepoint rolled back takes its own off with forget_enqueued_since).
 ENQUEUED = "blocktime.enqueued"
 _OUTBOX = cast(Table, OutboxJob.__table__)
+_INSERT = insert(_OUTBOX)  # built once, with its cache key
 
 
 def enqueue(session: Session, actor: str, **kwargs: Any) -> OutboxJob:
@@ -60,7 +61,7 @@ def enqueue_many(session: Session, actor: str, arguments: Sequence[dict[str, Any
     if not arguments:
         return
     rows = [{"actor": actor, "args": json.dumps(a, sort_keys=True, default=str)} for a in arguments]
-    session.execute(insert(_OUTBOX), rows)
+    session.execute(_INSERT, rows)
     _written(session, [actor] * len(rows))
 
 

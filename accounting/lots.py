@@ -13,7 +13,7 @@ from decimal import Decimal
 from functools import cache
 from typing import cast
 
-from sqlalchemy import Table, Update, bindparam, insert, or_, select, update
+from sqlalchemy import BindParameter, Select, Table, Update, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -25,13 +25,17 @@ from models.enums import MovementKind
 def lock_agreement(session: Session, agreement_id: int) -> Agreement | None:
     """Serialise every change of one agreement's balance (row lock on PostgreSQL;
     SQLite writers already hold the database lock from BEGIN IMMEDIATE)."""
-    stmt = (
-        select(Agreement)
-        .where(Agreement.id == agreement_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return session.scalars(stmt).first()
+    return session.scalars(_LOCK, {"agreement_id": agreement_id}).first()
+
+
+# Statements on a hot path are built once, with bound parameters: building a SELECT and
+# its cache key per call cost more than running it (issue 15).
+_LOCK = (
+    select(Agreement)
+    .where(Agreement.id == bindparam("agreement_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
 
 
 def open_lots(
@@ -47,13 +51,23 @@ def open_lots(
     (SPEC §8) - the lots that may cover time dated `on`. With `unexpired_on`, every
     lot whose expiresOn is after that date, in effect yet or not.
     """
-    stmt = select(Lot).where(Lot.agreement_id == agreement_id, Lot.units_remaining > 0)
-    if on is not None:
-        stmt = stmt.where(Lot.effective_date <= on, or_(Lot.expires_on.is_(None), Lot.expires_on > on))
-    if unexpired_on is not None:
-        stmt = stmt.where(or_(Lot.expires_on.is_(None), Lot.expires_on > unexpired_on))
-    stmt = stmt.order_by(Lot.effective_date, Lot.id).execution_options(populate_existing=True)
-    return list(session.scalars(stmt))
+    stmt = _OPEN_LOTS[(on is not None, unexpired_on is not None)]
+    return list(session.scalars(stmt, {"agreement_id": agreement_id, "on": on, "unexpired_on": unexpired_on}))
+
+
+def _open_lots(on: bool, unexpired_on: bool) -> Select[Lot]:
+    stmt = select(Lot).where(Lot.agreement_id == bindparam("agreement_id"), Lot.units_remaining > 0)
+    if on:
+        day: BindParameter[dt.date] = bindparam("on")
+        stmt = stmt.where(Lot.effective_date <= day, or_(Lot.expires_on.is_(None), Lot.expires_on > day))
+    if unexpired_on:
+        stmt = stmt.where(or_(Lot.expires_on.is_(None), Lot.expires_on > bindparam("unexpired_on")))
+    return stmt.order_by(Lot.effective_date, Lot.id).execution_options(populate_existing=True)
+
+
+_OPEN_LOTS = {
+    (on, unexpired): _open_lots(on, unexpired) for on in (False, True) for unexpired in (False, True)
+}
 
 
 @dataclass(frozen=True)
@@ -102,7 +116,7 @@ def take_fifo(
         [{"lot_id": draw.lot.id, **figures} for draw, figures in zip(draws, settled, strict=True)],
     )
     session.execute(
-        insert(_MOVEMENTS),
+        _INSERT_MOVEMENTS,
         [
             {
                 "lot_id": draw.lot.id,
@@ -124,6 +138,7 @@ def take_fifo(
 
 
 _MOVEMENTS = cast(Table, LotMovement.__table__)
+_INSERT_MOVEMENTS = insert(_MOVEMENTS)
 # Where a kind of movement that takes units from a lot counts them.
 _TAKEN_INTO = {
     MovementKind.USAGE: "units_applied",
