@@ -654,6 +654,9 @@ def alert_key(kind: NotificationKind, agreement: Agreement) -> str:
     return f"{kind.value}:{agreement.id}:{agreement.alert_epoch}"
 
 
+_ALERTED = select(Notification.id).where(Notification.dedupe_key.in_(bindparam("keys", expanding=True)))
+
+
 def rearm_alerts(session: Session, agreement: Agreement, current: Balance | None = None) -> None:
     """Back above the threshold after this crossing's alerts: the next fall is a new crossing (SPEC §5).
 
@@ -667,5 +670,5 @@ def rearm_alerts(session: Session, agreement: Agreement, current: Balance | None
         alert_key(NotificationKind.LOW_BALANCE, agreement),
         alert_key(NotificationKind.DEPLETED, agreement),
     ]
-    if session.scalar(select(Notification.id).where(Notification.dedupe_key.in_(keys))) is not None:
+    if session.scalar(_ALERTED, {"keys": keys}) is not None:
         agreement.alert_epoch += 1

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Collection
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import BindParameter, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -73,37 +73,47 @@ def _candidates(
     session: Session, *, today: dt.date, agreement_ids: Collection[int] | None
 ) -> list[tuple[Lot, Agreement]]:
     """Lots with units left, in effect today, expiring within their type's warning days."""
-    horizon = session.scalar(
-        select(AgreementType.expiry_warning_days)
-        .order_by(AgreementType.expiry_warning_days.desc().nulls_last())
-        .limit(1)
-    )
+    horizon = session.scalar(_HORIZON)
     if horizon is None:
         return []
-    stmt = (
-        select(Lot, Agreement, AgreementType.expiry_warning_days)
-        .join(Agreement, Agreement.id == Lot.agreement_id)
-        .join(AgreementType, AgreementType.id == Agreement.agreement_type_id)
-        .where(
-            AgreementType.expiry_warning_days.is_not(None),
-            Agreement.status == AgreementStatus.ACTIVE,
-            Lot.units_remaining > 0,
-            Lot.expires_on.is_not(None),
-            Lot.expires_on > today,
-            Lot.expires_on <= today + dt.timedelta(days=horizon),
-            Lot.effective_date <= today,
-        )
-        .order_by(Lot.agreement_id, Lot.id)
-    )
-    if agreement_ids is not None:
-        if not agreement_ids:
-            return []
-        stmt = stmt.where(Lot.agreement_id.in_(sorted(agreement_ids)))
+    if agreement_ids is not None and not agreement_ids:
+        return []
+    stmt = _CANDIDATES if agreement_ids is None else _CANDIDATES_OF
+    parameters = {
+        "today": today,
+        "horizon_end": today + dt.timedelta(days=horizon),
+        "agreement_ids": sorted(agreement_ids) if agreement_ids is not None else None,
+    }
     return [
         (lot, agreement)
-        for lot, agreement, days in session.execute(stmt)
+        for lot, agreement, days in session.execute(stmt, parameters)
         if lot.expires_on is not None and lot.expires_on <= today + dt.timedelta(days=days or 0)
     ]
+
+
+# Built once, with bound parameters: every balance evaluation runs them (issue 15).
+_HORIZON = (
+    select(AgreementType.expiry_warning_days)
+    .order_by(AgreementType.expiry_warning_days.desc().nulls_last())
+    .limit(1)
+)
+_TODAY: BindParameter[dt.date] = bindparam("today")
+_CANDIDATES = (
+    select(Lot, Agreement, AgreementType.expiry_warning_days)
+    .join(Agreement, Agreement.id == Lot.agreement_id)
+    .join(AgreementType, AgreementType.id == Agreement.agreement_type_id)
+    .where(
+        AgreementType.expiry_warning_days.is_not(None),
+        Agreement.status == AgreementStatus.ACTIVE,
+        Lot.units_remaining > 0,
+        Lot.expires_on.is_not(None),
+        Lot.expires_on > _TODAY,
+        Lot.expires_on <= bindparam("horizon_end"),
+        Lot.effective_date <= _TODAY,
+    )
+    .order_by(Lot.agreement_id, Lot.id)
+)
+_CANDIDATES_OF = _CANDIDATES.where(Lot.agreement_id.in_(bindparam("agreement_ids", expanding=True)))
 
 
 def _units_expiring(lot: Lot, agreement: Agreement, allowance: Allowance | None) -> Decimal:

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -46,6 +46,9 @@ def watched(agreement: Agreement, today: dt.date) -> bool:
     )
 
 
+_RAISED = select(Notification.id).where(Notification.dedupe_key == bindparam("key"))
+
+
 def _raise(
     session: Session,
     agreement: Agreement,
@@ -55,7 +58,7 @@ def _raise(
     time_entry_id: int | None = None,
 ) -> Notification | None:
     """Insert once: the unique dedupe key makes a second evaluation harmless."""
-    if session.scalar(select(Notification.id).where(Notification.dedupe_key == key)) is not None:
+    if session.scalar(_RAISED, {"key": key}) is not None:
         return None
     notification = Notification(
         agreement_id=agreement.id,
