@@ -17,9 +17,10 @@ import json
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, case, delete, exists, select, update
+from sqlalchemy import CursorResult, bindparam, case, delete, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from accounting import jobs
 from accounting.errors import InvalidInput, NotFound
@@ -68,11 +69,24 @@ def unfinished_jobs(session: Session, *, sent_before: dt.datetime, limit: int = 
 
 
 def mark_sent(session: Session, jobs: Sequence[OutboxJob]) -> None:
+    """The jobs handed to the broker are SENT: one UPDATE for the relay's whole batch (the
+    unit of work's flush cost a statement's worth of Python per job), and the session's
+    jobs hold the new figures as loaded."""
+    if not jobs:
+        return
     now = utcnow()
+    session.execute(_MARK_SENT, {"job_ids": [job.id for job in jobs], "now": now})
     for job in jobs:
-        job.status = JobStatus.SENT
-        job.sent_at = now
-    session.flush()
+        set_committed_value(job, "status", JobStatus.SENT)
+        set_committed_value(job, "sent_at", now)
+
+
+_MARK_SENT = (
+    update(OutboxJob)
+    .where(OutboxJob.id.in_(bindparam("job_ids", expanding=True)))
+    .values(status=JobStatus.SENT, sent_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
 
 
 def start_job(session: Session, *, job_id: int, actor: str, worker: str) -> bool:
@@ -82,12 +96,8 @@ def start_job(session: Session, *, job_id: int, actor: str, worker: str) -> bool
     this actor's. While another worker's work transaction holds the job (its claim),
     this waits for it and then finds it DONE.
     """
-    started = session.execute(
-        update(OutboxJob)
-        .where(OutboxJob.id == job_id, OutboxJob.actor == actor, OutboxJob.status.in_(_UNFINISHED))
-        .values(status=JobStatus.RUNNING, worker=worker[:128], started_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
+    parameters = {"job_id": job_id, "job_actor": actor, "worker_name": worker[:128], "now": utcnow()}
+    started = session.execute(_START, parameters)
     return cast(CursorResult[Any], started).rowcount == 1
 
 
@@ -99,13 +109,30 @@ def claim_job(session: Session, *, job_id: int, actor: str) -> bool:
     so a duplicate running at the same moment waits and then finds it DONE; if the
     work rolls back, so does the claim.
     """
-    claimed = session.execute(  # an UPDATE: a CursorResult, with its rowcount
-        update(OutboxJob)
-        .where(OutboxJob.id == job_id, OutboxJob.actor == actor, OutboxJob.status.in_(_UNFINISHED))
-        .values(status=JobStatus.DONE, done_at=utcnow(), attempts=OutboxJob.attempts + 1, last_error=None)
-        .execution_options(synchronize_session=False)
-    )
+    # an UPDATE: a CursorResult, with its rowcount
+    claimed = session.execute(_CLAIM, {"job_id": job_id, "job_actor": actor, "now": utcnow()})
     return cast(CursorResult[Any], claimed).rowcount == 1
+
+
+# Every job runs both, each in a transaction of its own: built once, with bound parameters
+# (building an UPDATE and its cache key per call cost as much as running it; issue 15).
+_THIS_JOB = (
+    OutboxJob.id == bindparam("job_id"),
+    OutboxJob.actor == bindparam("job_actor"),  # not a column's name: those are the SET clause's
+    OutboxJob.status.in_(_UNFINISHED),
+)
+_START = (
+    update(OutboxJob)
+    .where(*_THIS_JOB)
+    .values(status=JobStatus.RUNNING, worker=bindparam("worker_name"), started_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
+_CLAIM = (
+    update(OutboxJob)
+    .where(*_THIS_JOB)
+    .values(status=JobStatus.DONE, done_at=bindparam("now"), attempts=OutboxJob.attempts + 1, last_error=None)
+    .execution_options(synchronize_session=False)
+)
 
 
 def record_failure(session: Session, *, job_id: int, error: str, final: bool) -> None:
