@@ -14,6 +14,12 @@ uvicorn, no load generator, no other request contending for the GIL.
 - `--calls`: the same requests under cProfile, reporting Python function calls per
   request: deterministic, so two commits compare exactly even on a busy machine (the
   operation then runs in the event loop's thread, so the profiler sees all of it).
+- `--phases`: the CPU each phase of Blocktime's request takes (PHASES: the view, the
+  token check, the GraphQL execution, the rules, the statements' connection and
+  COMMIT), measured with the process's CPU clock around each named function, without a
+  profiler's per-call cost (cProfile doubles the time of call-heavy code such as the
+  ORM's, so its shares mislead). Phases nest: each figure includes those it calls. The
+  operation runs in the event loop's thread, as with `--calls`.
 
 To compare two commits, export each (`git archive REV | tar -x -C DIR`) and run this
 file from the newer tree with the older one first on the path:
@@ -28,12 +34,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import functools
+import importlib
 import json
 import os
 import pstats
 import random
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections import Counter
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -137,10 +146,14 @@ async def one(app: App, token: str, body: bytes) -> None:
         raise SystemExit(f"unexpected answer {sent[0]['status']}: {answer[:300]!r}")
 
 
-async def measure(app: App, bodies: list[tuple[str, bytes]], requests: int, calls: bool) -> None:
+async def measure(
+    app: App, bodies: list[tuple[str, bytes]], requests: int, calls: bool, spent: Counter[str] | None = None
+) -> None:
     pick = random.Random(1)
     for _ in range(200):
         await one(app, *pick.choice(bodies))
+    if spent is not None:
+        spent.clear()
     profile = cProfile.Profile() if calls else None
     cpu, wall = time.process_time(), time.perf_counter()
     if profile is not None:
@@ -156,6 +169,73 @@ async def measure(app: App, bodies: list[tuple[str, bytes]], requests: int, call
     print(
         f"{requests} requests: {1000 * cpu / requests:.3f} ms CPU, {1000 * wall / requests:.3f} ms wall each"
     )
+    if spent is not None:
+        for phase in PHASES:
+            if phase in spent:
+                print(f"{1e6 * spent[phase] / requests:8.0f} us CPU per request in {phase}")
+
+
+# What --phases times, per request: "module:attribute" of each function, as its callers
+# find it (a name imported with `from ... import` is timed in the importing module).
+PHASES = (
+    "api.security:SecurityHeaders.__call__",
+    "api.view:GraphQLView.handle",
+    "api.view:GraphQLView._from_body",
+    "api.view:run_operation",
+    "accounting.access:authenticate",
+    "strawberry.schema.schema:Schema.execute_sync",
+    "sqlalchemy.orm.session:Session._connection_for_bind",
+    "sqlalchemy.orm.session:Session.commit",
+    "api.read.agreements:visible_row",
+    "accounting.agreements:balances",
+    "accounting.drawdown:log_time",
+    "accounting.drawdown:_lock_named_agreement",
+    "accounting.drawdown:_draw",
+    "accounting.drawdown:_record",
+    "accounting.drawdown:take_fifo",
+    "accounting.jobs:enqueue_many",
+    "accounting.audit:record",
+    "api.loaders:Loaders.prime",
+)
+
+
+def timed(phases: Sequence[str], spent: Counter[str]) -> None:
+    """Wrap each phase's function so that the process CPU time spent in it adds up in `spent`."""
+    for phase in phases:
+        module_name, path = phase.split(":")
+        *owners, name = path.split(".")
+        owner: Any = importlib.import_module(module_name)
+        for attribute in owners:
+            owner = getattr(owner, attribute)
+        function = getattr(owner, name)
+        if asyncio.iscoroutinefunction(function):
+            setattr(owner, name, _timed_async(function, phase, spent))
+        else:
+            setattr(owner, name, _timed(function, phase, spent))
+
+
+def _timed(function: Callable[..., Any], phase: str, spent: Counter[str]) -> Callable[..., Any]:
+    @functools.wraps(function)
+    def run(*arguments: Any, **keywords: Any) -> Any:
+        start = time.process_time()
+        try:
+            return function(*arguments, **keywords)
+        finally:
+            spent[phase] += time.process_time() - start
+
+    return run
+
+
+def _timed_async(function: Callable[..., Any], phase: str, spent: Counter[str]) -> Callable[..., Any]:
+    @functools.wraps(function)
+    async def run(*arguments: Any, **keywords: Any) -> Any:
+        start = time.process_time()
+        try:
+            return await function(*arguments, **keywords)
+        finally:
+            spent[phase] += time.process_time() - start
+
+    return run
 
 
 def balance_checks(database_url: str, args: argparse.Namespace) -> list[tuple[str, bytes]]:
@@ -179,13 +259,14 @@ def main() -> None:
     parser.add_argument("--seed", action="store_true", help="seed again even if --world exists")
     parser.add_argument("--world", default=WORLD, help="the seeded tokens and agreements (kept for reruns)")
     parser.add_argument("--logtime", action="store_true", help="B2's logTime instead (seeds its own world)")
+    parser.add_argument("--phases", action="store_true", help="CPU per phase of Blocktime's request (PHASES)")
     args = parser.parse_args()
     database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
     os.environ["DATABASE_URL"] = database_url  # before anything reads the settings
     for name in [n for n in os.environ if n.startswith("BLOCKTIME_") or n == "REDIS_URL"]:
         del os.environ[name]  # no relay, no embedded worker: the request path only
     bodies = seed_logtime(database_url) if args.logtime else balance_checks(database_url, args)
-    if args.calls:
+    if args.calls or args.phases:
         import anyio.to_thread
 
         async def inline(function: Callable[..., Any], *arguments: Any, **_options: Any) -> Any:
@@ -204,19 +285,25 @@ def main() -> None:
         from api.app import create_app
 
         app = create_app()
-    asyncio.run(served(app, bodies, args.requests, args.calls))
+    spent: Counter[str] | None = None
+    if args.phases:
+        spent = Counter()
+        timed(PHASES, spent)
+    asyncio.run(served(app, bodies, args.requests, args.calls, spent))
 
 
-async def served(app: App, bodies: list[tuple[str, bytes]], requests: int, calls: bool) -> None:
+async def served(
+    app: App, bodies: list[tuple[str, bytes]], requests: int, calls: bool, spent: Counter[str] | None = None
+) -> None:
     """measure() inside the app's lifespan, as `blocktime serve` runs it (Blocktime's keeps
     tokens it has seen while it hears revocations: api/revocations.py)."""
     lifespan = getattr(getattr(app, "router", None), "lifespan_context", None)
     if lifespan is None:
-        await measure(app, bodies, requests, calls)
+        await measure(app, bodies, requests, calls, spent)
         return
     async with lifespan(app):
         await asyncio.sleep(0.5)  # the revocation listener connects
-        await measure(app, bodies, requests, calls)
+        await measure(app, bodies, requests, calls, spent)
 
 
 if __name__ == "__main__":
