@@ -71,9 +71,9 @@ BALANCE_SQL = (
     "FROM agreement JOIN agreement_type ON agreement_type.id = agreement.agreement_type_id "
     "LEFT OUTER JOIN lot ON lot.agreement_id = agreement.id LEFT OUTER JOIN "
     f"(SELECT lot_movement.lot_id AS lot_id, {_LATER} \nFROM lot_movement \n"
-    "WHERE lot_movement.lot_id IN (SELECT lot.id \nFROM lot \nWHERE lot.agreement_id IN "
-    "(%(agreement_ids_1)s::BIGINT)) AND lot_movement.date > %(day)s::DATE GROUP BY lot_movement.lot_id) "
-    "AS anon_1 ON anon_1.lot_id = lot.id \nWHERE agreement.id IN (%(agreement_ids_1)s::BIGINT) "
+    "WHERE lot_movement.lot_id IN (SELECT lot.id \nFROM lot \nWHERE lot.agreement_id = "
+    "%(agreement_id)s::BIGINT) AND lot_movement.date > %(day)s::DATE GROUP BY lot_movement.lot_id) "
+    "AS anon_1 ON anon_1.lot_id = lot.id \nWHERE agreement.id = %(agreement_id)s::BIGINT "
     "ORDER BY lot.effective_date, lot.id"
 )
 SUMS = ("usage", "reversal", "expiry", "write_off", "refund")
@@ -131,9 +131,7 @@ def balance_of(engine: Engine, token: str | None, agreement_id: int) -> dict[str
         if agreement is None or (company_id is not None and agreement["company_id"] != company_id):
             raise Refusal(f"agreement {agreement_id} not found", "NOT_FOUND")
         rows = (
-            conn.exec_driver_sql(
-                BALANCE_SQL, {**LOTS_PARAMETERS, "agreement_ids_1": agreement_id, "day": day}
-            )
+            conn.exec_driver_sql(BALANCE_SQL, {**LOTS_PARAMETERS, "agreement_id": agreement_id, "day": day})
             .mappings()
             .all()
         )
