@@ -19,6 +19,7 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
+    or_,
     select,
     type_coerce,
 )
@@ -669,7 +670,10 @@ def alert_key(kind: NotificationKind, agreement: Agreement) -> str:
     return f"{kind.value}:{agreement.id}:{agreement.alert_epoch}"
 
 
-_ALERTED = select(Notification.id).where(Notification.dedupe_key.in_(bindparam("keys", expanding=True)))
+# Two keys bound one by one: an expanding IN list is rendered into the SQL at every execution.
+_ALERTED = select(Notification.id).where(
+    or_(Notification.dedupe_key == bindparam("low_key"), Notification.dedupe_key == bindparam("depleted_key"))
+)
 
 
 def rearm_alerts(session: Session, agreement: Agreement, current: Balance | None = None) -> None:
@@ -681,9 +685,9 @@ def rearm_alerts(session: Session, agreement: Agreement, current: Balance | None
     """
     if (current or balance(session, agreement)).is_low:
         return
-    keys = [
-        alert_key(NotificationKind.LOW_BALANCE, agreement),
-        alert_key(NotificationKind.DEPLETED, agreement),
-    ]
-    if session.scalar(_ALERTED, {"keys": keys}) is not None:
+    keys = {
+        "low_key": alert_key(NotificationKind.LOW_BALANCE, agreement),
+        "depleted_key": alert_key(NotificationKind.DEPLETED, agreement),
+    }
+    if session.scalar(_ALERTED, keys) is not None:
         agreement.alert_epoch += 1

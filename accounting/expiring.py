@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import BindParameter, bindparam, select
 from sqlalchemy.exc import IntegrityError
@@ -78,12 +79,13 @@ def _candidates(
         return []
     if agreement_ids is not None and not agreement_ids:
         return []
-    stmt = _CANDIDATES if agreement_ids is None else _CANDIDATES_OF
-    parameters = {
-        "today": today,
-        "horizon_end": today + dt.timedelta(days=horizon),
-        "agreement_ids": sorted(agreement_ids) if agreement_ids is not None else None,
-    }
+    parameters: dict[str, Any] = {"today": today, "horizon_end": today + dt.timedelta(days=horizon)}
+    if agreement_ids is None:
+        stmt = _CANDIDATES
+    elif len(agreement_ids) == 1:  # a balance evaluation's: no IN list to render per execution
+        stmt, parameters["agreement_id"] = _CANDIDATES_OF_ONE, next(iter(agreement_ids))
+    else:
+        stmt, parameters["agreement_ids"] = _CANDIDATES_OF, sorted(agreement_ids)
     return [
         (lot, agreement)
         for lot, agreement, days in session.execute(stmt, parameters)
@@ -114,6 +116,7 @@ _CANDIDATES = (
     .order_by(Lot.agreement_id, Lot.id)
 )
 _CANDIDATES_OF = _CANDIDATES.where(Lot.agreement_id.in_(bindparam("agreement_ids", expanding=True)))
+_CANDIDATES_OF_ONE = _CANDIDATES.where(Lot.agreement_id == bindparam("agreement_id"))
 
 
 def _units_expiring(lot: Lot, agreement: Agreement, allowance: Allowance | None) -> Decimal:
