@@ -14,6 +14,9 @@ uvicorn, no load generator, no other request contending for the GIL.
 - `--calls`: the same requests under cProfile, reporting Python function calls per
   request: deterministic, so two commits compare exactly even on a busy machine (the
   operation then runs in the event loop's thread, so the profiler sees all of it).
+- `--evaluations`: the production shape's other half: the balance evaluation job that
+  every covered entry enqueues, run by its actor's function (start, claim, evaluate,
+  COMMIT; no broker) over B2's world, CPU per job.
 - `--phases`: the CPU each phase of Blocktime's request takes (PHASES: the view, the
   token check, the GraphQL execution, the rules, the statements' connection and
   COMMIT), measured with the process's CPU clock around each named function, without a
@@ -238,6 +241,44 @@ def _timed_async(function: Callable[..., Any], phase: str, spent: Counter[str]) 
     return run
 
 
+def evaluations(database_url: str, requests: int) -> None:
+    """CPU per EVALUATE_BALANCE job, run by workers.actors' function as a worker runs it
+    (its two units of work: the start, then the claim and the evaluation), after 200
+    warm-up jobs, over B2's world."""
+    from sqlalchemy import insert, select
+
+    from accounting import jobs
+    from models import Agreement, OutboxJob
+    from models.db import unit_of_work
+    from workers import actors
+
+    seed_logtime(database_url)
+    engine = actors._engine()
+    with unit_of_work(engine) as session:
+        agreement_ids = list(session.scalars(select(Agreement.id).order_by(Agreement.id)))
+        picked = [random.Random(1).choice(agreement_ids) for _ in range(200 + requests)]
+        job_ids = list(
+            session.scalars(
+                insert(OutboxJob).returning(OutboxJob.id, sort_by_parameter_order=True),
+                [
+                    {
+                        "actor": jobs.EVALUATE_BALANCE,
+                        "args": json.dumps({"agreement_id": a, "time_entry_id": None}, sort_keys=True),
+                    }
+                    for a in picked
+                ],
+            )
+        )
+    run = actors.evaluate_balance.fn
+    for job_id, agreement_id in zip(job_ids[:200], picked, strict=False):
+        run(job_id, agreement_id)
+    cpu = time.process_time()
+    for job_id, agreement_id in zip(job_ids[200:], picked[200:], strict=True):
+        run(job_id, agreement_id)
+    cpu = time.process_time() - cpu
+    print(f"{requests} balance evaluation jobs: {1000 * cpu / requests:.3f} ms CPU each")
+
+
 def balance_checks(database_url: str, args: argparse.Namespace) -> list[tuple[str, bytes]]:
     """B1's requests over the world kept in --world (seeded when asked or missing)."""
     if args.seed or not os.path.exists(args.world):
@@ -259,12 +300,18 @@ def main() -> None:
     parser.add_argument("--seed", action="store_true", help="seed again even if --world exists")
     parser.add_argument("--world", default=WORLD, help="the seeded tokens and agreements (kept for reruns)")
     parser.add_argument("--logtime", action="store_true", help="B2's logTime instead (seeds its own world)")
+    parser.add_argument(
+        "--evaluations", action="store_true", help="the balance evaluation job instead (B2's world)"
+    )
     parser.add_argument("--phases", action="store_true", help="CPU per phase of Blocktime's request (PHASES)")
     args = parser.parse_args()
     database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
     os.environ["DATABASE_URL"] = database_url  # before anything reads the settings
     for name in [n for n in os.environ if n.startswith("BLOCKTIME_") or n == "REDIS_URL"]:
         del os.environ[name]  # no relay, no embedded worker: the request path only
+    if args.evaluations:
+        evaluations(database_url, args.requests)
+        return
     bodies = seed_logtime(database_url) if args.logtime else balance_checks(database_url, args)
     if args.calls or args.phases:
         import anyio.to_thread
