@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -16,6 +16,7 @@ from sqlalchemy import (
     Connection,
     Row,
     Select,
+    Table,
     bindparam,
     case,
     func,
@@ -671,8 +672,14 @@ def alert_key(kind: NotificationKind, agreement: Agreement) -> str:
 
 
 # Two keys bound one by one: an expanding IN list is rendered into the SQL at every execution.
-_ALERTED = select(Notification.id).where(
-    or_(Notification.dedupe_key == bindparam("low_key"), Notification.dedupe_key == bindparam("depleted_key"))
+# On the table's columns: the ORM-enabled SELECT cost a third more; notifications are
+# always written at once (a savepoint each), so nothing pending is missed.
+_NOTIFICATIONS = cast(Table, Notification.__table__)
+_ALERTED = select(_NOTIFICATIONS.c.id).where(
+    or_(
+        _NOTIFICATIONS.c.dedupe_key == bindparam("low_key"),
+        _NOTIFICATIONS.c.dedupe_key == bindparam("depleted_key"),
+    )
 )
 
 

@@ -17,7 +17,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, bindparam, case, delete, exists, select, update
+from sqlalchemy import CursorResult, Table, bindparam, case, delete, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -31,6 +31,9 @@ from models.enums import DeliveryStatus, JobStatus
 MAX_ERROR_CHARS = 4000
 
 _UNFINISHED = (JobStatus.PENDING, JobStatus.SENT, JobStatus.RUNNING)
+# The hot UPDATEs run on the table, not the entity: an ORM-enabled UPDATE costs a third more
+# CPU to run, for nothing there (no session object is synchronised, nothing is pending).
+_JOBS = cast(Table, OutboxJob.__table__)
 
 
 def job_arguments(job: OutboxJob) -> dict[str, Any]:
@@ -82,10 +85,9 @@ def mark_sent(session: Session, jobs: Sequence[OutboxJob]) -> None:
 
 
 _MARK_SENT = (
-    update(OutboxJob)
-    .where(OutboxJob.id.in_(bindparam("job_ids", expanding=True)))
+    update(_JOBS)
+    .where(_JOBS.c.id.in_(bindparam("job_ids", expanding=True)))
     .values(status=JobStatus.SENT, sent_at=bindparam("now"))
-    .execution_options(synchronize_session=False)
 )
 
 
@@ -117,21 +119,19 @@ def claim_job(session: Session, *, job_id: int, actor: str) -> bool:
 # Every job runs both, each in a transaction of its own: built once, with bound parameters
 # (building an UPDATE and its cache key per call cost as much as running it; issue 15).
 _THIS_JOB = (
-    OutboxJob.id == bindparam("job_id"),
-    OutboxJob.actor == bindparam("job_actor"),  # not a column's name: those are the SET clause's
-    OutboxJob.status.in_(_UNFINISHED),
+    _JOBS.c.id == bindparam("job_id"),
+    _JOBS.c.actor == bindparam("job_actor"),  # not a column's name: those are the SET clause's
+    _JOBS.c.status.in_(_UNFINISHED),
 )
 _START = (
-    update(OutboxJob)
+    update(_JOBS)
     .where(*_THIS_JOB)
     .values(status=JobStatus.RUNNING, worker=bindparam("worker_name"), started_at=bindparam("now"))
-    .execution_options(synchronize_session=False)
 )
 _CLAIM = (
-    update(OutboxJob)
+    update(_JOBS)
     .where(*_THIS_JOB)
-    .values(status=JobStatus.DONE, done_at=bindparam("now"), attempts=OutboxJob.attempts + 1, last_error=None)
-    .execution_options(synchronize_session=False)
+    .values(status=JobStatus.DONE, done_at=bindparam("now"), attempts=_JOBS.c.attempts + 1, last_error=None)
 )
 
 
