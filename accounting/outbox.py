@@ -46,14 +46,7 @@ def job_arguments(job: OutboxJob) -> dict[str, Any]:
 
 def pending_jobs(session: Session, *, limit: int = 100) -> Sequence[OutboxJob]:
     """PENDING jobs, oldest first, locked for this relay; other relays skip them."""
-    return session.scalars(
-        select(OutboxJob)
-        .where(OutboxJob.status == JobStatus.PENDING)
-        .order_by(OutboxJob.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
-    ).all()
+    return session.scalars(_PENDING, {"limit": limit}).all()
 
 
 def unfinished_jobs(session: Session, *, sent_before: dt.datetime, limit: int = 100) -> Sequence[OutboxJob]:
@@ -61,14 +54,27 @@ def unfinished_jobs(session: Session, *, sent_before: dt.datetime, limit: int = 
 
     Jobs a worker is running right now are locked by its claim and skipped.
     """
-    return session.scalars(
-        select(OutboxJob)
-        .where(OutboxJob.status == JobStatus.SENT, OutboxJob.sent_at < sent_before)
-        .order_by(OutboxJob.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
-    ).all()
+    return session.scalars(_UNFINISHED_SENT, {"sent_before": sent_before, "limit": limit}).all()
+
+
+# The relay runs these on every pass (a pass per committed change, as it is nudged): built
+# once, with bound parameters.
+_PENDING = (
+    select(OutboxJob)
+    .where(OutboxJob.status == JobStatus.PENDING)
+    .order_by(OutboxJob.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+    .execution_options(populate_existing=True)
+)
+_UNFINISHED_SENT = (
+    select(OutboxJob)
+    .where(OutboxJob.status == JobStatus.SENT, OutboxJob.sent_at < bindparam("sent_before"))
+    .order_by(OutboxJob.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+    .execution_options(populate_existing=True)
+)
 
 
 def mark_sent(session: Session, jobs: Sequence[OutboxJob]) -> None:
