@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -24,13 +25,18 @@ STATEMENTS = (Select, Insert, Update, Delete)
 
 @contextmanager
 def building() -> Iterator[list[str]]:
-    """The SELECT, INSERT, UPDATE and DELETE statements constructed meanwhile."""
+    """The SELECT, INSERT, UPDATE and DELETE statements constructed meanwhile by this thread
+    or by the threads that run the API's operations (not by a background thread of the
+    app's own, whose periodic work is not a hot path)."""
     built: list[str] = []
     originals = {kind: kind.__init__ for kind in STATEMENTS}
+    this_thread = threading.current_thread()
 
     def spying(kind: type, original: Callable[..., None]) -> Callable[..., None]:
         def construct(self: Any, *arguments: Any, **keywords: Any) -> None:
-            built.append(kind.__name__)
+            thread = threading.current_thread()
+            if thread is this_thread or thread.name.startswith("AnyIO worker thread"):
+                built.append(kind.__name__)
             original(self, *arguments, **keywords)
 
         return construct
