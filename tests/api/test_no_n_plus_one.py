@@ -167,6 +167,21 @@ mutation($input: LogTimeInput!) {
 """
 
 
+def one_agreements_work(engine: Engine, *, hours: str) -> dict[str, str]:
+    """logTime's input: remote engineering on DAY against the one agreement add_agreements made."""
+    add_agreements(engine, 1, start=0)
+    with unit_of_work(engine) as session:
+        agreement = session.scalars(select(Agreement)).one()
+        return {
+            "companyId": str(agreement.company_id),
+            "agreementId": str(agreement.id),
+            "workTypeId": str(session.scalars(select(WorkType.id).where(WorkType.name == "Remote")).one()),
+            "workRoleId": str(session.scalars(select(WorkRole.id).where(WorkRole.name == "Engineer")).one()),
+            "date": DAY.isoformat(),
+            "hours": hours,
+        }
+
+
 class TestLogTimeCost:
     @pytest.mark.parametrize("idempotency_key", [None, "entry-1"])
     async def test_the_answer_reads_the_agreement_the_mutation_locked_without_selecting_it_again(
@@ -174,22 +189,7 @@ class TestLogTimeCost:
     ) -> None:
         """B2's mutation (issue 15): the agreement is read once, locked, and its answer uses
         that row; the balance in the answer is read after the draw."""
-        add_agreements(db, 1, start=0)
-        with unit_of_work(db) as session:
-            agreement = session.scalars(select(Agreement)).one()
-            work = {
-                "companyId": str(agreement.company_id),
-                "agreementId": str(agreement.id),
-                "workTypeId": str(
-                    session.scalars(select(WorkType.id).where(WorkType.name == "Remote")).one()
-                ),
-                "workRoleId": str(
-                    session.scalars(select(WorkRole.id).where(WorkRole.name == "Engineer")).one()
-                ),
-                "date": DAY.isoformat(),
-                "hours": "2.25",
-                "idempotencyKey": idempotency_key,
-            }
+        work = {**one_agreements_work(db, hours="2.25"), "idempotencyKey": idempotency_key}
         with counting(db) as statements:
             data = await admin.data(LOG_TIME, input=work)
         assert data["logTime"] == {

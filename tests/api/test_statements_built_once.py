@@ -11,14 +11,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Delete, Engine, Insert, Select, Update, select
+from sqlalchemy import Delete, Engine, Insert, Select, Update
 
 from accounting import jobs, notifications, outbox
-from models import Agreement, OutboxJob, WorkRole, WorkType, utcnow
+from models import OutboxJob, utcnow
 from models.db import unit_of_work
 from models.enums import JobStatus
 from tests.api.helpers import Client
-from tests.api.test_no_n_plus_one import BALANCE_CHECK, DAY, LOG_TIME, add_agreements
+from tests.api.test_no_n_plus_one import BALANCE_CHECK, LOG_TIME, one_agreements_work
 
 STATEMENTS = (Select, Insert, Update, Delete)
 
@@ -54,21 +54,8 @@ class TestHotPathsBuildNoStatement:
     async def test_a_balance_check_a_logged_entry_its_evaluation_and_the_relay(
         self, admin: Client, db: Engine
     ) -> None:
-        add_agreements(db, 1, start=0)
-        with unit_of_work(db) as session:
-            agreement = session.scalars(select(Agreement)).one()
-            work = {
-                "companyId": str(agreement.company_id),
-                "agreementId": str(agreement.id),
-                "workTypeId": str(
-                    session.scalars(select(WorkType.id).where(WorkType.name == "Remote")).one()
-                ),
-                "workRoleId": str(
-                    session.scalars(select(WorkRole.id).where(WorkRole.name == "Engineer")).one()
-                ),
-                "date": DAY.isoformat(),
-                "hours": "0.25",
-            }
+        work = one_agreements_work(db, hours="0.25")
+        agreement_id = int(work["agreementId"])
         # The first requests of a process may build what they keep (access.visible_row's statements).
         await admin.data(LOG_TIME, input=work)
         await admin.data(BALANCE_CHECK, id=work["agreementId"])
@@ -83,7 +70,7 @@ class TestHotPathsBuildNoStatement:
         with unit_of_work(db) as session:  # SENT: the app's own relay leaves it alone
             job = OutboxJob(
                 actor=jobs.EVALUATE_BALANCE,
-                args=json.dumps({"agreement_id": agreement.id, "time_entry_id": None}),
+                args=json.dumps({"agreement_id": agreement_id, "time_entry_id": None}),
                 status=JobStatus.SENT,
                 sent_at=utcnow(),
             )
@@ -101,7 +88,7 @@ class TestHotPathsBuildNoStatement:
                 assert outbox.start_job(session, job_id=job_id, actor=jobs.EVALUATE_BALANCE, worker="test")
             with unit_of_work(db) as session:
                 assert outbox.claim_job(session, job_id=job_id, actor=jobs.EVALUATE_BALANCE)
-                assert notifications.evaluate_balance(session, agreement_id=agreement.id) == []
+                assert notifications.evaluate_balance(session, agreement_id=agreement_id) == []
         assert built == []
         with unit_of_work(db) as session:
             assert session.get_one(OutboxJob, job_id).status is JobStatus.DONE
