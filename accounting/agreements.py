@@ -641,14 +641,12 @@ def balances(
     if not agreements:
         return {}
     day = as_of or clock.today()
+    of: dict[str, Any]
     if len(agreements) == 1:
-        rows = _connection(session).execute(
-            _BALANCE_ROWS_OF_ONE, {"agreement_id": agreements[0].id, "day": day}
-        )
+        stmt, of = _BALANCE_ROWS_OF_ONE, {"agreement_id": agreements[0].id}
     else:
-        rows = _connection(session).execute(
-            _BALANCE_ROWS, {"agreement_ids": [a.id for a in agreements], "day": day}
-        )
+        stmt, of = _BALANCE_ROWS, {"agreement_ids": [a.id for a in agreements]}
+    rows = _connection(session).execute(stmt, {**of, "day": day})
     thresholds: dict[int, Row[Any]] = {}
     lots: dict[int, list[LotOnDate[Any]]] = {a.id: [] for a in agreements}
     lot_rows = []
