@@ -256,7 +256,8 @@ def evaluations(database_url: str, requests: int) -> None:
     engine = actors._engine()
     with unit_of_work(engine) as session:
         agreement_ids = list(session.scalars(select(Agreement.id).order_by(Agreement.id)))
-        picked = [random.Random(1).choice(agreement_ids) for _ in range(200 + requests)]
+        pick = random.Random(1)
+        picked = [pick.choice(agreement_ids) for _ in range(200 + requests)]
         job_ids = list(
             session.scalars(
                 insert(OutboxJob).returning(OutboxJob.id, sort_by_parameter_order=True),
